@@ -28,7 +28,11 @@ pub trait TopLevel: Message + Default {
 /// [`DecodeError::MissingField`] (`body`).
 pub fn decode<M: TopLevel>(bytes: &[u8]) -> Result<M, DecodeError> {
     if bytes.len() > M::MAX_LEN {
-        return Err(DecodeError::TooLarge { what: M::NAME, len: bytes.len(), max: M::MAX_LEN });
+        return Err(DecodeError::TooLarge {
+            what: M::NAME,
+            len: bytes.len(),
+            max: M::MAX_LEN,
+        });
     }
     let message = M::decode(bytes).map_err(|e| malformed(M::NAME, &e))?;
     if message.version() != M::VERSION {
@@ -39,7 +43,10 @@ pub fn decode<M: TopLevel>(bytes: &[u8]) -> Result<M, DecodeError> {
         });
     }
     if !message.has_body() {
-        return Err(DecodeError::MissingField { what: M::NAME, field: "body" });
+        return Err(DecodeError::MissingField {
+            what: M::NAME,
+            field: "body",
+        });
     }
     Ok(message)
 }
@@ -51,7 +58,11 @@ pub fn decode<M: TopLevel>(bytes: &[u8]) -> Result<M, DecodeError> {
 pub fn encode<M: TopLevel>(message: &M) -> Result<Vec<u8>, EncodeError> {
     let len = message.encoded_len();
     if len > M::MAX_LEN {
-        return Err(EncodeError::TooLarge { what: M::NAME, len, max: M::MAX_LEN });
+        return Err(EncodeError::TooLarge {
+            what: M::NAME,
+            len,
+            max: M::MAX_LEN,
+        });
     }
     Ok(message.encode_to_vec())
 }
@@ -98,7 +109,10 @@ pub fn decode_prekey_bundle(bytes: &[u8]) -> Result<v1::PreKeyBundle, DecodeErro
 }
 
 pub(crate) fn malformed(what: &'static str, error: &prost::DecodeError) -> DecodeError {
-    DecodeError::Malformed { what, detail: error.to_string() }
+    DecodeError::Malformed {
+        what,
+        detail: error.to_string(),
+    }
 }
 
 impl TopLevel for v1::SessionEnvelope {

@@ -4,7 +4,6 @@
 //! The length is checked against the limit as soon as its four bytes are in, before a buffer is
 //! allocated for the body, so a peer cannot make the receiver reserve more than `max` bytes.
 
-
 use crate::{DecodeError, EncodeError, decode::TopLevel};
 
 /// Length of the frame header (the big-endian body length).
@@ -17,10 +16,17 @@ pub const FRAME_HEADER_LEN: usize = 4;
 pub fn encode_frame<M: TopLevel>(message: &M, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let len = message.encoded_len();
     if len > M::MAX_LEN {
-        return Err(EncodeError::TooLarge { what: M::NAME, len, max: M::MAX_LEN });
+        return Err(EncodeError::TooLarge {
+            what: M::NAME,
+            len,
+            max: M::MAX_LEN,
+        });
     }
-    let header = u32::try_from(len)
-        .map_err(|_| EncodeError::TooLarge { what: M::NAME, len, max: M::MAX_LEN })?;
+    let header = u32::try_from(len).map_err(|_| EncodeError::TooLarge {
+        what: M::NAME,
+        len,
+        max: M::MAX_LEN,
+    })?;
     out.reserve(FRAME_HEADER_LEN + len);
     out.extend_from_slice(&header.to_be_bytes());
     message.encode_raw(out);
@@ -34,7 +40,11 @@ pub fn encode_frame<M: TopLevel>(message: &M, out: &mut Vec<u8>) -> Result<(), E
 pub fn frame_len(header: [u8; FRAME_HEADER_LEN], max: usize) -> Result<usize, DecodeError> {
     let len = usize::try_from(u32::from_be_bytes(header)).unwrap_or(usize::MAX);
     if len > max {
-        return Err(DecodeError::TooLarge { what: "frame", len, max });
+        return Err(DecodeError::TooLarge {
+            what: "frame",
+            len,
+            max,
+        });
     }
     Ok(len)
 }
@@ -98,9 +108,10 @@ impl FrameDecoder {
         if self.body.is_none() {
             let want = FRAME_HEADER_LEN - self.header_len;
             let take = want.min(input.len());
-            if let (Some(dst), Some(src)) =
-                (self.header.get_mut(self.header_len..self.header_len + take), input.get(..take))
-            {
+            if let (Some(dst), Some(src)) = (
+                self.header.get_mut(self.header_len..self.header_len + take),
+                input.get(..take),
+            ) {
                 dst.copy_from_slice(src);
             }
             self.header_len += take;

@@ -122,7 +122,11 @@ impl<'a> Reader<'a> {
     pub fn bytes(&mut self, max: usize) -> Result<&'a [u8], DecodeError> {
         let len = usize::try_from(self.u32()?).unwrap_or(usize::MAX);
         if len > max {
-            return Err(DecodeError::TooLarge { what: self.what, len, max });
+            return Err(DecodeError::TooLarge {
+                what: self.what,
+                len,
+                max,
+            });
         }
         self.take(len)
     }
@@ -141,7 +145,10 @@ impl<'a> Reader<'a> {
         if self.rest.is_empty() {
             Ok(())
         } else {
-            Err(DecodeError::TrailingData { what: self.what, extra: self.rest.len() })
+            Err(DecodeError::TrailingData {
+                what: self.what,
+                extra: self.rest.len(),
+            })
         }
     }
 }
@@ -165,14 +172,26 @@ mod tests {
     #[test]
     fn truncated_read_says_how_much_is_missing() {
         let mut r = Reader::new("t", &[1, 2]);
-        assert_eq!(r.u32(), Err(DecodeError::Truncated { what: "t", needed: 2 }));
+        assert_eq!(
+            r.u32(),
+            Err(DecodeError::Truncated {
+                what: "t",
+                needed: 2
+            })
+        );
     }
 
     #[test]
     fn trailing_data_is_rejected() {
         let mut r = Reader::new("t", &[1, 2, 3]);
         r.u8().unwrap();
-        assert_eq!(r.finish(), Err(DecodeError::TrailingData { what: "t", extra: 2 }));
+        assert_eq!(
+            r.finish(),
+            Err(DecodeError::TrailingData {
+                what: "t",
+                extra: 2
+            })
+        );
     }
 
     #[test]
@@ -184,7 +203,13 @@ mod tests {
     #[test]
     fn count_and_bool_are_bounded() {
         let mut r = Reader::new("t", &[0, 5, 2]);
-        assert!(matches!(r.count("n", 4), Err(DecodeError::OutOfRange { got: 5, max: 4, .. })));
-        assert!(matches!(r.bool("f"), Err(DecodeError::OutOfRange { got: 2, .. })));
+        assert!(matches!(
+            r.count("n", 4),
+            Err(DecodeError::OutOfRange { got: 5, max: 4, .. })
+        ));
+        assert!(matches!(
+            r.bool("f"),
+            Err(DecodeError::OutOfRange { got: 2, .. })
+        ));
     }
 }

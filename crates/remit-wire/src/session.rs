@@ -35,7 +35,10 @@ impl Envelope {
             Some(v1::session_envelope::Body::Message(m)) => {
                 Ok(Self::Message(RatchetMessage::try_from(m)?))
             }
-            None => Err(DecodeError::MissingField { what: "SessionEnvelope", field: "body" }),
+            None => Err(DecodeError::MissingField {
+                what: "SessionEnvelope",
+                field: "body",
+            }),
         }
     }
 
@@ -79,7 +82,12 @@ pub struct RatchetMessage {
 
 impl core::fmt::Debug for RatchetMessage {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let Self { ratchet_key, previous_counter, counter, ciphertext } = self;
+        let Self {
+            ratchet_key,
+            previous_counter,
+            counter,
+            ciphertext,
+        } = self;
         f.debug_struct("RatchetMessage")
             .field("ratchet_key", &Hex(ratchet_key))
             .field("previous_counter", previous_counter)
@@ -117,7 +125,11 @@ pub struct IdentityKey {
 
 impl core::fmt::Debug for IdentityKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let Self { signing_key, agreement_key, binding_signature: _ } = self;
+        let Self {
+            signing_key,
+            agreement_key,
+            binding_signature: _,
+        } = self;
         f.debug_struct("IdentityKey")
             .field("signing_key", &Hex(signing_key))
             .field("agreement_key", &Hex(agreement_key))
@@ -140,7 +152,12 @@ pub struct SignedPreKey {
 
 impl core::fmt::Debug for SignedPreKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let Self { id, public_key, created_at, signature: _ } = self;
+        let Self {
+            id,
+            public_key,
+            created_at,
+            signature: _,
+        } = self;
         f.debug_struct("SignedPreKey")
             .field("id", id)
             .field("public_key", &Hex(public_key))
@@ -161,7 +178,10 @@ pub struct OneTimePreKey {
 impl core::fmt::Debug for OneTimePreKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let Self { id, public_key } = self;
-        f.debug_struct("OneTimePreKey").field("id", id).field("public_key", &Hex(public_key)).finish()
+        f.debug_struct("OneTimePreKey")
+            .field("id", id)
+            .field("public_key", &Hex(public_key))
+            .finish()
     }
 }
 
@@ -205,10 +225,14 @@ impl TryFrom<v1::PreKeyBundle> for PreKeyBundle {
                 supported: v1::PreKeyBundle::VERSION,
             });
         }
-        let identity = b.identity.ok_or(DecodeError::MissingField { what: WHAT, field: "identity" })?;
-        let spk = b
-            .signed_prekey
-            .ok_or(DecodeError::MissingField { what: WHAT, field: "signed_prekey" })?;
+        let identity = b.identity.ok_or(DecodeError::MissingField {
+            what: WHAT,
+            field: "identity",
+        })?;
+        let spk = b.signed_prekey.ok_or(DecodeError::MissingField {
+            what: WHAT,
+            field: "signed_prekey",
+        })?;
         Ok(Self {
             identity: IdentityKey::try_from(identity)?,
             signed_prekey: SignedPreKey::try_from(spk)?,
@@ -266,8 +290,14 @@ impl TryFrom<v1::PreKeyMessage> for PreKeyMessage {
     type Error = DecodeError;
     fn try_from(m: v1::PreKeyMessage) -> Result<Self, DecodeError> {
         const WHAT: &str = "PreKeyMessage";
-        let identity = m.identity.ok_or(DecodeError::MissingField { what: WHAT, field: "identity" })?;
-        let message = m.message.ok_or(DecodeError::MissingField { what: WHAT, field: "message" })?;
+        let identity = m.identity.ok_or(DecodeError::MissingField {
+            what: WHAT,
+            field: "identity",
+        })?;
+        let message = m.message.ok_or(DecodeError::MissingField {
+            what: WHAT,
+            field: "message",
+        })?;
         Ok(Self {
             identity: IdentityKey::try_from(identity)?,
             base_key: fixed(WHAT, "base_key", &m.base_key)?,
@@ -339,13 +369,19 @@ impl From<&SignedPreKey> for v1::SignedPreKey {
 impl TryFrom<v1::OneTimePreKey> for OneTimePreKey {
     type Error = DecodeError;
     fn try_from(k: v1::OneTimePreKey) -> Result<Self, DecodeError> {
-        Ok(Self { id: k.id, public_key: fixed("OneTimePreKey", "public_key", &k.public_key)? })
+        Ok(Self {
+            id: k.id,
+            public_key: fixed("OneTimePreKey", "public_key", &k.public_key)?,
+        })
     }
 }
 
 impl From<&OneTimePreKey> for v1::OneTimePreKey {
     fn from(k: &OneTimePreKey) -> Self {
-        Self { id: k.id, public_key: k.public_key.to_vec() }
+        Self {
+            id: k.id,
+            public_key: k.public_key.to_vec(),
+        }
     }
 }
 
