@@ -166,7 +166,7 @@ impl TopLevel for v1::ServerFrame {
 impl TopLevel for v1::PreKeyBundle {
     const NAME: &'static str = "PreKeyBundle";
     const VERSION: u32 = 1;
-    const MAX_LEN: usize = 1024;
+    const MAX_LEN: usize = limits::MAX_BUNDLE_LEN;
     fn version(&self) -> u32 {
         self.version
     }

@@ -33,6 +33,10 @@ pub const MAX_ENVELOPE_LEN: usize = MAX_CIPHERTEXT_LEN + 512;
 /// `PublishPreKeys` with `MAX_PREKEYS_PER_PUBLISH` keys (about 40 bytes each).
 pub const MAX_FRAME_LEN: usize = MAX_ENVELOPE_LEN + 512;
 
+/// Largest encoded `PreKeyBundle`: an identity (128 bytes), a signed prekey (about 110 bytes) and
+/// a one-time prekey (about 40 bytes) with their protobuf tags fit in well under 1 KiB.
+pub const MAX_BUNDLE_LEN: usize = 1024;
+
 /// Most one-time prekeys in one `PublishPreKeys` frame. 100 is Signal-Server's batch size; a
 /// client publishes more in several frames.
 pub const MAX_PREKEYS_PER_PUBLISH: usize = 100;
