@@ -40,6 +40,16 @@ fn primitives(c: &mut Criterion) {
             x25519_dalek::PublicKey::from(&s)
         });
     });
+    // The responder's base-key check (spec/handshake.md §6.3.2): canonical, on the curve,
+    // torsion-free. One variable-base scalar multiplication by the group order.
+    let base_key = public.to_bytes();
+    g.bench_function("base key torsion check", |b| {
+        b.iter(|| {
+            curve25519_dalek::montgomery::MontgomeryPoint(black_box(base_key))
+                .to_edwards(0)
+                .is_some_and(|p| p.is_torsion_free())
+        });
+    });
     let signing = ed25519_dalek::SigningKey::generate(&mut rand::rng());
     let signature = ed25519_dalek::Signer::sign(&signing, &[7u8; 72]);
     let verifying = signing.verifying_key();

@@ -113,12 +113,6 @@ pub enum RecordError {
         /// The field at fault.
         field: &'static str,
     },
-    /// A stored key is invalid (an identity binding that does not verify).
-    #[error("record field `{field}` holds an invalid key")]
-    InvalidKey {
-        /// The field at fault.
-        field: &'static str,
-    },
     /// A count exceeds its limit.
     #[error("record field `{field}` holds {got} entries, the limit is {max}")]
     LimitExceeded {

@@ -28,7 +28,6 @@ const SAFETY_NUMBER_CONTEXT: &[u8] = b"remit.v1.safety-number\0";
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct VerifiedIdentity {
     key: IdentityKey,
-    verifying_key: VerifyingKey,
 }
 
 impl VerifiedIdentity {
@@ -44,10 +43,15 @@ impl VerifiedIdentity {
         verifying_key
             .verify_strict(&statement, &Signature::from_bytes(&key.binding_signature))
             .map_err(|_| HandshakeError::BadIdentitySignature)?;
-        Ok(Self {
-            key: *key,
-            verifying_key,
-        })
+        Ok(Self { key: *key })
+    }
+
+    /// An identity read back from this library's own session record, whose binding was verified
+    /// before the record was written. Loading a record does not repeat the Ed25519 check: the
+    /// caller's store authenticates records at rest (spec/ratchet.md §6), and a session load is
+    /// on the path of every message an app processes.
+    pub(crate) fn from_trusted_record(key: IdentityKey) -> Self {
+        Self { key }
     }
 
     /// The wire form of this identity (what goes into bundles and prekey messages).
@@ -80,18 +84,17 @@ impl VerifiedIdentity {
 
     /// Verifies an Ed25519 signature by this identity (`verify_strict`).
     pub(crate) fn verify_signature(&self, message: &[u8], signature: &[u8; 64]) -> bool {
-        self.verifying_key
-            .verify_strict(message, &Signature::from_bytes(signature))
-            .is_ok()
+        VerifyingKey::from_bytes(&self.key.signing_key).is_ok_and(|verifying_key| {
+            verifying_key
+                .verify_strict(message, &Signature::from_bytes(signature))
+                .is_ok()
+        })
     }
 }
 
 impl fmt::Debug for VerifiedIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Self {
-            key: _,
-            verifying_key: _,
-        } = self;
+        let Self { key: _ } = self;
         f.debug_tuple("VerifiedIdentity")
             .field(&self.fingerprint())
             .finish()
@@ -236,7 +239,7 @@ impl IdentityKeyPair {
         Self {
             signing,
             agreement,
-            public: VerifiedIdentity { key, verifying_key },
+            public: VerifiedIdentity { key },
         }
     }
 

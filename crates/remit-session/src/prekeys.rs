@@ -97,6 +97,15 @@ impl KeyPair {
         Self::from_secret(Box::new(StaticSecret::from(*bytes)))
     }
 
+    /// Rebuilds a key pair from a session record, which stores the public key next to the
+    /// secret so that loading costs no scalar multiplication.
+    pub(crate) fn from_record(secret: &[u8; 32], public: [u8; 32]) -> Self {
+        Self {
+            secret: Box::new(StaticSecret::from(*secret)),
+            public,
+        }
+    }
+
     fn from_secret(secret: Box<StaticSecret>) -> Self {
         let public = PublicKey::from(secret.as_ref()).to_bytes();
         Self { secret, public }

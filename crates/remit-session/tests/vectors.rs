@@ -22,7 +22,9 @@ use aes_gcm::{
 use ed25519_dalek::{Signer, SigningKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use remit_session::{Account, Session, VerifiedBundle, VerifiedIdentity, kat, safety_number};
+use remit_session::{
+    Account, HandshakeError, Session, VerifiedBundle, VerifiedIdentity, kat, safety_number,
+};
 use remit_wire::session::{Envelope, IdentityKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256, Sha512};
@@ -173,6 +175,7 @@ fn identity_vectors() {
             identity.fingerprint().to_string(),
             id["fingerprint"].as_str().unwrap()
         );
+        assert_eq!(digits(&fp), id["safety_digits"].as_str().unwrap());
         verified.push(identity);
         fingerprints.push(fp.to_vec());
     }
@@ -186,15 +189,31 @@ fn identity_vectors() {
 #[test]
 fn handshake_vector() {
     let v = load("session-handshake.json");
+    assert!(v["bob"]["one_time_prekey_id"].is_u64());
+    check_handshake(&v);
+}
+
+#[test]
+fn handshake_vector_without_one_time_prekey() {
+    let v = load("session-handshake-no-otk.json");
+    assert!(v["bob"].get("one_time_prekey_id").is_none() && v.get("dh4").is_none());
+    check_handshake(&v);
+}
+
+/// Recomputes a handshake vector with or without a one-time prekey (present when the file has
+/// `bob.one_time_prekey_private`).
+fn check_handshake(v: &Value) {
     let (a, b) = (&v["alice"], &v["bob"]);
     let ik_a = b32(&a["agreement_private"]);
     let ek = b32(&a["base_key_private"]);
     let spk = b32(&b["signed_prekey_private"]);
-    let opk = b32(&b["one_time_prekey_private"]);
+    let opk = b.get("one_time_prekey_private").map(b32);
     let ik_b = b32(&b["agreement_private"]);
     assert_eq!(x25519_public(&ek), b32(&a["base_key_public"]));
     assert_eq!(x25519_public(&spk), b32(&b["signed_prekey_public"]));
-    assert_eq!(x25519_public(&opk), b32(&b["one_time_prekey_public"]));
+    if let Some(opk) = &opk {
+        assert_eq!(x25519_public(opk), b32(&b["one_time_prekey_public"]));
+    }
     assert_eq!(x25519_public(&ik_a), b32(&a["identity_agreement"]));
     assert_eq!(x25519_public(&ik_b), b32(&b["identity_agreement"]));
     assert_eq!(
@@ -213,17 +232,25 @@ fn handshake_vector() {
     let dh1 = x25519(&ik_a, &x25519_public(&spk));
     let dh2 = x25519(&ek, &x25519_public(&ik_b));
     let dh3 = x25519(&ek, &x25519_public(&spk));
-    let dh4 = x25519(&ek, &x25519_public(&opk));
+    let dh4 = opk.map(|opk| x25519(&ek, &x25519_public(&opk)));
     assert_eq!(dh1, x25519(&spk, &x25519_public(&ik_a)));
     assert_eq!(dh2, x25519(&ik_b, &x25519_public(&ek)));
-    assert_eq!(dh4, x25519(&opk, &x25519_public(&ek)));
-    for (name, dh) in [("dh1", dh1), ("dh2", dh2), ("dh3", dh3), ("dh4", dh4)] {
+    assert_eq!(dh3, x25519(&spk, &x25519_public(&ek)));
+    if let (Some(opk), Some(dh4)) = (opk, dh4) {
+        assert_eq!(dh4, x25519(&opk, &x25519_public(&ek)));
+    }
+    let named = [("dh1", dh1), ("dh2", dh2), ("dh3", dh3)]
+        .into_iter()
+        .chain(dh4.map(|d| ("dh4", d)));
+    for (name, dh) in named {
         assert_eq!(dh, b32(&v[name]), "{name}");
     }
     let mut ikm = vec![0xff; 32];
-    [dh1, dh2, dh3, dh4]
+    [dh1, dh2, dh3]
         .iter()
+        .chain(dh4.iter())
         .for_each(|d| ikm.extend_from_slice(d));
+    assert_eq!(ikm.len(), if opk.is_some() { 160 } else { 128 });
     let sk = hkdf(&[0; 32], &ikm, b"remit.v1.x3dh\0", 32);
     assert_eq!(sk, bytes(&v["sk"]));
     let ad: Vec<u8> = [&a["identity_signing"], &a["identity_agreement"]]
@@ -255,7 +282,8 @@ fn handshake_vector() {
     );
     assert_eq!(
         prekey.one_time_prekey_id,
-        Some(b["one_time_prekey_id"].as_u64().unwrap() as u32)
+        b.get("one_time_prekey_id")
+            .map(|id| id.as_u64().unwrap() as u32)
     );
     let m = &prekey.message;
     let mut header = vec![1];
@@ -283,9 +311,154 @@ fn handshake_vector() {
 
     let bundle = remit_wire::session::PreKeyBundle::decode(&bytes(&v["bundle"])).unwrap();
     VerifiedBundle::verify(&bundle).unwrap();
+    assert_eq!(
+        bundle.one_time_prekey.map(|k| k.public_key),
+        opk.map(|k| x25519_public(&k))
+    );
     let mut bob = Account::from_bytes(&bytes(&b["account_record"])).unwrap();
     let (_, got) = bob.accept(prekey).unwrap();
     assert_eq!(got.as_slice(), plaintext.as_slice());
+    // Accepting it again: the one-time prekey is gone, or the base key is in the replay set.
+    let again = bob.accept(prekey).err().unwrap();
+    match prekey.one_time_prekey_id {
+        Some(id) => assert_eq!(again, HandshakeError::UnknownOneTimePreKey { id }),
+        None => assert_eq!(again, HandshakeError::ReplayedPreKeyMessage),
+    }
+}
+
+fn u32_at(field: &[u8]) -> u32 {
+    u32::from_be_bytes(field.try_into().unwrap())
+}
+
+#[test]
+fn session_record_vectors() {
+    let v = load("session-record.json");
+    let records = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2);
+    for case in records {
+        let name = case["name"].as_str().unwrap();
+        let record = bytes(&case["record"]);
+        assert_eq!(
+            record.len() as u64,
+            case["length"].as_u64().unwrap(),
+            "{name}"
+        );
+        // The fields tile the record exactly, in order, and match the spec's layout.
+        let fields = case["fields"].as_array().unwrap();
+        let mut at = 0;
+        for f in fields {
+            assert_eq!(f["offset"].as_u64().unwrap() as usize, at, "{name}");
+            at += bytes(&f["hex"]).len();
+        }
+        assert_eq!(at, record.len(), "{name}");
+        let walked = vectors::session_record_fields(&record);
+        assert_eq!(walked.len(), fields.len(), "{name}");
+        for ((n, offset, b), f) in walked.iter().zip(fields) {
+            assert_eq!(n, f["name"].as_str().unwrap());
+            assert_eq!(*offset as u64, f["offset"].as_u64().unwrap());
+            assert_eq!(b, &bytes(&f["hex"]), "{name}: {n}");
+        }
+        let field = |n: &str| -> Vec<u8> {
+            walked
+                .iter()
+                .find(|(m, _, _)| m == n)
+                .map(|(_, _, b)| b.clone())
+                .unwrap_or_else(|| panic!("{name}: no field {n}"))
+        };
+        // The record loads, saves byte for byte, and the identities in it verify.
+        let mut session = Session::from_bytes(&record).unwrap();
+        assert_eq!(*session.to_bytes(), record, "{name}");
+        assert_eq!(
+            session.local_identity().signing_key().to_vec(),
+            field("local_identity.signing_key")
+        );
+        assert_eq!(
+            session.peer_identity().agreement_key().to_vec(),
+            field("peer_identity.agreement_key")
+        );
+        assert_eq!(session.is_initiator(), field("initiator") == [1]);
+        assert_eq!(
+            session.sends_prekey_messages(),
+            field("has_pending_prekey") == [1]
+        );
+        let next = &case["next"];
+        let plaintext = bytes(&next["plaintext"]);
+        let envelope = Envelope::decode(&bytes(&next["envelope"])).unwrap();
+        match name {
+            "initiator_after_initiate" => {
+                assert_eq!(field("sending_state"), [1]);
+                assert_eq!(field("pending_prekey.has_one_time_prekey_id"), [1]);
+                assert_eq!(field("has_receiving_chain"), [0]);
+                // The remote ratchet key is SPK_B: the prekey message names it, and the sending
+                // chain key is KDF_RK(SK, DH(our ratchet, SPK_B)), so encrypting needs no rng.
+                let mut rng = vectors::Replay(Vec::new());
+                let sent = session.encrypt(&plaintext, &mut rng).unwrap();
+                assert_eq!(sent.encode().unwrap(), bytes(&next["envelope"]));
+                let Envelope::PreKey(p) = &envelope else {
+                    panic!("{name}: expected a prekey envelope")
+                };
+                assert_eq!(p.base_key.to_vec(), field("pending_prekey.base_key"));
+                assert_eq!(
+                    p.one_time_prekey_id,
+                    Some(u32_at(&field("pending_prekey.one_time_prekey_id")))
+                );
+                assert_eq!(
+                    p.message.ratchet_key,
+                    x25519_public(&field("our_ratchet_private").try_into().unwrap())
+                );
+            }
+            "responder_with_skipped_key" => {
+                assert_eq!(field("sending_state"), [0]);
+                assert_eq!(u32_at(&field("previous_counter")), 1);
+                assert_eq!(u32_at(&field("receiving_counter")), 2);
+                assert_eq!(field("previous_chain_count"), [0, 1]);
+                assert_eq!(field("skipped_key_count"), [0, 1]);
+                let m = envelope.ratchet_message();
+                assert_eq!(m.ratchet_key.to_vec(), field("skipped_keys[0].ratchet_key"));
+                assert_eq!(m.ratchet_key.to_vec(), field("remote_ratchet_key"));
+                assert_eq!(m.counter, u32_at(&field("skipped_keys[0].counter")));
+                // The stored key is KDF_CK's message key: check the AEAD independently.
+                let (key, nonce) =
+                    kat::message_keys(&field("skipped_keys[0].message_key").try_into().unwrap());
+                let header = kat::header(&m.ratchet_key, m.previous_counter, m.counter);
+                let ad: Vec<u8> = [
+                    "peer_identity.signing_key",
+                    "peer_identity.agreement_key",
+                    "local_identity.signing_key",
+                    "local_identity.agreement_key",
+                ]
+                .into_iter()
+                .flat_map(field)
+                .chain(header)
+                .collect();
+                let padded = Aes256Gcm::new_from_slice(&key)
+                    .unwrap()
+                    .decrypt(
+                        &Nonce::from(nonce),
+                        Payload {
+                            msg: &m.ciphertext,
+                            aad: &ad,
+                        },
+                    )
+                    .unwrap();
+                assert_eq!(padded[..plaintext.len()], plaintext);
+                let got = session.decrypt(&envelope).unwrap();
+                assert_eq!(got.as_slice(), plaintext.as_slice());
+                assert_eq!(
+                    vectors::session_record_fields(&session.to_bytes())
+                        .iter()
+                        .find(|(n, _, _)| n == "skipped_key_count")
+                        .map(|(_, _, b)| b.clone()),
+                    Some(vec![0, 0])
+                );
+                assert_eq!(
+                    session.decrypt(&envelope).err(),
+                    Some(remit_session::DecryptError::Duplicate)
+                );
+            }
+            other => panic!("unknown record case {other}"),
+        }
+    }
 }
 
 #[test]

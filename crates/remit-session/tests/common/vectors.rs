@@ -16,16 +16,18 @@
 use std::convert::Infallible;
 
 use rand::{Rng, SeedableRng, rngs::ChaCha20Rng};
-use remit_session::{Account, VerifiedBundle, kat, safety_number};
+use remit_session::{Account, Session, VerifiedBundle, kat, safety_number};
 use remit_wire::session::{Envelope, PreKeyBundle};
 use serde_json::{Value, json};
 
 /// Every file: (name, generator).
-pub(crate) const FILES: [(&str, fn() -> Value); 4] = [
+pub(crate) const FILES: [(&str, fn() -> Value); 6] = [
     ("session-kdf.json", kdf),
     ("session-identity.json", identity),
     ("session-handshake.json", handshake),
+    ("session-handshake-no-otk.json", handshake_no_otk),
     ("session-conversation.json", conversation),
+    ("session-record.json", record),
 ];
 
 /// The fixed `now` of every vector.
@@ -178,6 +180,7 @@ pub(crate) fn identity() -> Value {
             "binding_statement": h(&statement),
             "binding_signature": h(&wire.binding_signature),
             "fingerprint": id.fingerprint().to_string(),
+            "safety_digits": safety_digits(id.fingerprint().as_bytes()),
         }));
         ids.push(id);
     }
@@ -186,7 +189,8 @@ pub(crate) fn identity() -> Value {
             and X25519 agreement key; binding_signature = Ed25519(signing key, \
             \"remit.v1.identity-binding\\0\" || signing_public || agreement_public); fingerprint \
             = SHA-256(\"remit.v1.fingerprint\\0\" || signing_public || agreement_public); \
-            safety number of the two identities as displayed.",
+            safety number of the two identities as displayed; safety_digits = the identity's 30 \
+            digits (digits30 of its fingerprint), the lower fingerprint's digits come first.",
         "seed": 0x1d,
         "identities": out,
         "safety_number": safety_number(&ids[0], &ids[1]).to_string(),
@@ -195,7 +199,32 @@ pub(crate) fn identity() -> Value {
 
 /// One full X3DH handshake with a one-time prekey, and the first PreKeyMessage.
 pub(crate) fn handshake() -> Value {
-    let seed = 0x5844_4831;
+    handshake_with(0x5844_4831, true)
+}
+
+/// The same handshake without a one-time prekey (DH1..DH3 only), from another seed.
+pub(crate) fn handshake_no_otk() -> Value {
+    handshake_with(0x5844_4830, false)
+}
+
+/// The 30 safety-number digits of one fingerprint (spec/handshake.md §3.4).
+pub(crate) fn safety_digits(fingerprint: &[u8]) -> String {
+    use sha2::{Digest, Sha512};
+    let hash = Sha512::new_with_prefix(b"remit.v1.safety-number\0")
+        .chain_update(fingerprint)
+        .finalize();
+    hash[..30]
+        .chunks(5)
+        .map(|c| {
+            format!(
+                "{:05}",
+                c.iter().fold(0u64, |a, b| a << 8 | u64::from(*b)) % 100_000
+            )
+        })
+        .collect()
+}
+
+fn handshake_with(seed: u64, with_otk: bool) -> Value {
     let mut rng = Recorder::new(seed);
     let m = rng.mark();
     let alice = Account::new(&mut rng, NOW);
@@ -204,10 +233,14 @@ pub(crate) fn handshake() -> Value {
     let mut bob = Account::new(&mut rng, NOW);
     let bob_keys = rng.keys_since(m);
     let m = rng.mark();
-    let opk = bob.generate_one_time_prekeys(1, &mut rng).unwrap()[0];
-    let opk_private = rng.keys_since(m)[0];
+    let opk = if with_otk {
+        Some(bob.generate_one_time_prekeys(1, &mut rng).unwrap()[0])
+    } else {
+        None
+    };
+    let opk_private = rng.keys_since(m).first().copied();
     let bob_account = bob.to_bytes();
-    let bundle = bob.bundle(Some(opk));
+    let bundle = bob.bundle(opk);
     let verified = VerifiedBundle::verify(&bundle).unwrap();
     let m = rng.mark();
     let mut session = alice.initiate(&verified, &mut rng).unwrap();
@@ -227,8 +260,8 @@ pub(crate) fn handshake() -> Value {
     let dh1 = dh(&alice_keys[1], &spk.public_key);
     let dh2 = dh(&ek, &b_id.agreement_key);
     let dh3 = dh(&ek, &spk.public_key);
-    let dh4 = dh(&ek, &opk.public_key);
-    let sk = kat::x3dh(&[dh1, dh2, dh3, dh4]);
+    let dh4 = opk.map(|opk| dh(&ek, &opk.public_key));
+    let sk = kat::x3dh(&[dh1, dh2, dh3].into_iter().chain(dh4).collect::<Vec<_>>());
     let ratchet_dh = dh(&initiate_keys[1], &spk.public_key);
     let (root_key, chain_key) = kat::kdf_rk(&sk, &ratchet_dh);
     let (mk, _) = kat::kdf_ck(&chain_key);
@@ -244,7 +277,7 @@ pub(crate) fn handshake() -> Value {
     }
     let rm = envelope.ratchet_message();
     let header = kat::header(&rm.ratchet_key, rm.previous_counter, rm.counter);
-    json!({
+    let mut v = json!({
         "description": "remit-session X3DH vector with a one-time prekey (design: X3DH, Double \
             Ratchet). Private keys are consecutive 32-byte draws of ChaCha20Rng(seed): Alice \
             (signing, agreement, signed prekey), Bob (signing, agreement, signed prekey), Bob's \
@@ -276,16 +309,12 @@ pub(crate) fn handshake() -> Value {
             "signed_prekey_private": h(&bob_keys[2]),
             "signed_prekey_public": h(&spk.public_key),
             "signed_prekey_signature": h(&spk.signature),
-            "one_time_prekey_id": opk.id,
-            "one_time_prekey_private": h(&opk_private),
-            "one_time_prekey_public": h(&opk.public_key),
             "account_record": h(&bob_account),
         },
         "bundle": h(&bundle.encode().unwrap()),
         "dh1": h(&dh1),
         "dh2": h(&dh2),
         "dh3": h(&dh3),
-        "dh4": h(&dh4),
         "sk": h(&sk),
         "ad": h(&ad),
         "ratchet_dh": h(&ratchet_dh),
@@ -297,7 +326,30 @@ pub(crate) fn handshake() -> Value {
         "header": h(&header),
         "plaintext": h(&plaintext),
         "envelope": h(&envelope.encode().unwrap()),
-    })
+    });
+    match (opk, opk_private, dh4) {
+        (Some(opk), Some(private), Some(dh4)) => {
+            let bob = &mut v["bob"];
+            bob["one_time_prekey_id"] = json!(opk.id);
+            bob["one_time_prekey_private"] = h(&private);
+            bob["one_time_prekey_public"] = h(&opk.public_key);
+            v["dh4"] = h(&dh4);
+        }
+        _ => {
+            v["description"] = json!(
+                "remit-session X3DH vector WITHOUT a one-time prekey (design: X3DH, Double \
+                Ratchet). Private keys are consecutive 32-byte draws of ChaCha20Rng(seed): Alice \
+                (signing, agreement, signed prekey), Bob (signing, agreement, signed prekey), \
+                Alice's base key EK_A, Alice's first ratchet key. The bundle has no one-time \
+                prekey and the PreKeyMessage no one_time_prekey_id. DH1 = DH(IK_A, SPK_B), \
+                DH2 = DH(EK_A, IK_B), DH3 = DH(EK_A, SPK_B); SK = X3DH KDF over \
+                0xFF^32 || DH1 || DH2 || DH3; (root_key, chain_key) = KDF_RK(SK, DH(ratchet, \
+                SPK_B)); message 0 uses KDF_CK(chain_key). AAD = AD || header. Accepting the \
+                envelope a second time fails with ReplayedPreKeyMessage."
+            );
+        }
+    }
+    v
 }
 
 #[derive(Clone, Copy)]
@@ -446,5 +498,170 @@ pub(crate) fn conversation() -> Value {
         })).collect::<Vec<_>>(),
         "events": events,
         "delivery_order": delivered,
+    })
+}
+
+/// Splits a session record into its fields, following the layout of spec/ratchet.md §6.2
+/// (written from the spec, not from the crate): `(name, offset, bytes)` in record order.
+pub(crate) fn session_record_fields(record: &[u8]) -> Vec<(String, usize, Vec<u8>)> {
+    struct Walk<'a> {
+        bytes: &'a [u8],
+        at: usize,
+        out: Vec<(String, usize, Vec<u8>)>,
+    }
+    impl Walk<'_> {
+        fn take(&mut self, name: &str, len: usize) -> Vec<u8> {
+            let field = self.bytes[self.at..self.at + len].to_vec();
+            self.out.push((name.to_owned(), self.at, field.clone()));
+            self.at += len;
+            field
+        }
+        fn flag(&mut self, name: &str) -> bool {
+            match self.take(name, 1)[0] {
+                0 => false,
+                1 => true,
+                other => panic!("{name}: flag {other}"),
+            }
+        }
+        fn count(&mut self, name: &str) -> usize {
+            let b = self.take(name, 2);
+            usize::from(u16::from_be_bytes([b[0], b[1]]))
+        }
+    }
+    let mut w = Walk {
+        bytes: record,
+        at: 0,
+        out: Vec::new(),
+    };
+    assert_eq!(w.take("magic", 4), b"RMSS");
+    assert_eq!(w.take("version", 2), [0, 1]);
+    for who in ["local_identity", "peer_identity"] {
+        w.take(&format!("{who}.signing_key"), 32);
+        w.take(&format!("{who}.agreement_key"), 32);
+        w.take(&format!("{who}.binding_signature"), 64);
+    }
+    w.flag("initiator");
+    if w.flag("has_remote_base_key") {
+        w.take("remote_base_key", 32);
+    }
+    if w.flag("has_pending_prekey") {
+        w.take("pending_prekey.base_key", 32);
+        w.take("pending_prekey.signed_prekey_id", 4);
+        if w.flag("pending_prekey.has_one_time_prekey_id") {
+            w.take("pending_prekey.one_time_prekey_id", 4);
+        }
+    }
+    w.take("root_key", 32);
+    w.take("our_ratchet_private", 32);
+    w.take("our_ratchet_public", 32);
+    match w.take("sending_state", 1)[0] {
+        0 => {
+            w.take("previous_counter", 4);
+        }
+        1 => {
+            w.take("sending_chain_key", 32);
+            w.take("sending_counter", 4);
+            w.take("previous_counter", 4);
+        }
+        other => panic!("sending_state {other}"),
+    }
+    w.take("remote_ratchet_key", 32);
+    if w.flag("has_receiving_chain") {
+        w.take("receiving_chain_key", 32);
+        w.take("receiving_counter", 4);
+    }
+    for i in 0..w.count("previous_chain_count") {
+        w.take(&format!("previous_chains[{i}].ratchet_key"), 32);
+        w.take(&format!("previous_chains[{i}].final_counter"), 4);
+    }
+    for i in 0..w.count("skipped_key_count") {
+        w.take(&format!("skipped_keys[{i}].ratchet_key"), 32);
+        w.take(&format!("skipped_keys[{i}].counter"), 4);
+        w.take(&format!("skipped_keys[{i}].message_key"), 32);
+    }
+    assert_eq!(w.at, record.len(), "trailing bytes");
+    w.out
+}
+
+fn record_case(name: &str, what: &str, session: &Session, next: &Value) -> Value {
+    let bytes = session.to_bytes();
+    let fields: Vec<Value> = session_record_fields(&bytes)
+        .into_iter()
+        .map(|(name, offset, b)| json!({"name": name, "offset": offset, "hex": h(&b)}))
+        .collect();
+    json!({
+        "name": name,
+        "description": what,
+        "record": h(&bytes),
+        "length": bytes.len(),
+        "fields": fields,
+        "next": next,
+    })
+}
+
+/// Session records (`Session::to_bytes`) at two fixed points, with their fields, to pin the
+/// record format of spec/ratchet.md §6.
+pub(crate) fn record() -> Value {
+    let seed = 0x524d_5353;
+    let mut rng = Recorder::new(seed);
+    let alice_account = Account::new(&mut rng, NOW);
+    let mut bob_account = Account::new(&mut rng, NOW);
+    let opk = bob_account.generate_one_time_prekeys(2, &mut rng).unwrap()[1];
+    let verified = VerifiedBundle::verify(&bob_account.bundle(Some(opk))).unwrap();
+    let mut alice = alice_account.initiate(&verified, &mut rng).unwrap();
+
+    // Case 1: Alice right after initiate (pending prekey with a one-time prekey id, active
+    // sending chain, no receiving chain). `next` is her first message, which needs no randomness.
+    let initiator_record = Session::from_bytes(&alice.to_bytes()).unwrap();
+    let first_plaintext = b"record vector: message 0 from alice".to_vec();
+    let first = alice.encrypt(&first_plaintext, &mut rng).unwrap();
+    let case1 = record_case(
+        "initiator_after_initiate",
+        "Alice's session right after Account::initiate with one-time prekey 2: initiator, \
+         pending prekey (base key, signed prekey id 1, one-time prekey id 2), sending Active \
+         (CKs, Ns = 0, PN = 0), remote ratchet key = SPK_B without a receiving chain. \
+         next.envelope is what encrypt(next.plaintext) returns from this state (it draws no \
+         randomness).",
+        &initiator_record,
+        &json!({"plaintext": h(&first_plaintext), "envelope": h(&first.encode().unwrap())}),
+    );
+    drop(initiator_record);
+
+    // Case 2: Bob after a DH step that stored a skipped key and recorded a previous chain.
+    let Envelope::PreKey(p) = &first else {
+        panic!("first message is a prekey message")
+    };
+    let (mut bob, _) = bob_account.accept(p).unwrap();
+    let reply = bob
+        .encrypt(b"record vector: reply from bob", &mut rng)
+        .unwrap();
+    alice.decrypt(&reply).unwrap();
+    let lost_plaintext = b"record vector: delayed message from alice".to_vec();
+    let lost = alice.encrypt(&lost_plaintext, &mut rng).unwrap();
+    let later = alice
+        .encrypt(b"record vector: later message from alice", &mut rng)
+        .unwrap();
+    bob.decrypt(&later).unwrap();
+    let case2 = record_case(
+        "responder_with_skipped_key",
+        "Bob's session after: accept (Alice's message 0), reply, Alice's DH step, Alice's \
+         messages N = 0 (delayed) and N = 1 of her second chain, Bob decrypts N = 1 only. \
+         Responder with remote base key, no pending prekey, sending Pending (PN = 1), a \
+         receiving chain with Nr = 2, one previous chain (Alice's first ratchet key, final \
+         counter 1) and one skipped key (Alice's second ratchet key, N = 0). next.envelope is \
+         the delayed message: loading the record and decrypting it yields next.plaintext from \
+         the stored key, and the stored key is then removed.",
+        &bob,
+        &json!({"plaintext": h(&lost_plaintext), "envelope": h(&lost.encode().unwrap())}),
+    );
+    json!({
+        "description": "remit-session session records (spec/ratchet.md §6): `record` is \
+            Session::to_bytes() at a fixed point of a seeded run; `fields` splits it in record \
+            order (name, byte offset, hex); `length` is its size in bytes. Loading `record` with \
+            Session::from_bytes and saving it again gives the same bytes. The records hold \
+            secrets of this test run only.",
+        "seed": seed,
+        "now": NOW,
+        "records": [case1, case2],
     })
 }
