@@ -34,6 +34,7 @@ mod decode;
 mod error;
 mod frame;
 pub mod limits;
+pub mod payment;
 mod reader;
 pub mod session;
 

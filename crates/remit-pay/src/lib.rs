@@ -1,0 +1,84 @@
+//! Remit payments: money, the payment messages, the payee's signatures, and the sans-IO
+//! [`PaymentThread`] state machine. spec/payments.md is the authority on every rule; this crate
+//! implements it.
+//!
+//! ```text
+//!  payee                                   payer
+//!  RequestDraft::sign ──SignedRequest──▶  open() → PaymentThread::open(Payer)
+//!  PaymentThread::open(Payee)              Notice::payment ─┐
+//!        ◀──────────────── Notice (PAYMENT) ─────────────────┘
+//!  thread.handle(Inbound) → PaymentPending
+//!  thread.verify_settlements(&mut app_verifier) → Paid      (only the app's check counts)
+//!  SignedReceipt::sign ─────── Receipt ──────────────────▶ thread.handle(Inbound)
+//! ```
+//!
+//! No clock, no socket, no OS randomness: `now` (Unix seconds) and `rng` come from the caller.
+//! Untrusted bytes are decoded by remit-wire only; this crate validates the decoded values into
+//! typed views, and signs and hashes the exact document bytes, never a re-encoding.
+//!
+//! ```
+//! use ed25519_dalek::SigningKey;
+//! use rand::{SeedableRng, rngs::ChaCha20Rng};
+//! use remit_pay::{
+//!     Direction, LocalIdentity, Money, PaymentMethod, PaymentThread, RequestDraft, Role,
+//!     ThreadState, open, seal, PaymentMessage, Incoming,
+//! };
+//!
+//! let mut rng = ChaCha20Rng::seed_from_u64(1);
+//! let alice_key = SigningKey::generate(&mut rng);
+//! let alice = LocalIdentity::new(&alice_key, &[9; 32]);
+//! let now = 1_700_000_000;
+//! let request = RequestDraft {
+//!     amount: Money::parse("12.50 USD")?,
+//!     methods: vec![PaymentMethod::Provider { provider: "examplepay".into(), account: "@alice".into() }],
+//!     memo: "lunch".into(),
+//!     reference: String::new(),
+//!     payee_name: "Alice".into(),
+//!     created_at: now,
+//!     expires_at: now + 86_400,
+//!     allow_partial: false,
+//!     invoice: None,
+//! }
+//! .sign(&alice, &mut rng)?;
+//! let plaintext = seal([1; 16], &request.into())?;
+//!
+//! // Bob's side: the session says the peer is Alice.
+//! let received = open(&plaintext, alice.public())?;
+//! let Incoming::Payment(PaymentMessage::Request(request)) = received.body else { panic!() };
+//! let thread = PaymentThread::open(Role::Payer, *request, now + 5)?;
+//! assert_eq!(thread.state(), ThreadState::Issued);
+//! assert_eq!(thread.request().request().amount.to_string(), "12.50 USD");
+//! # let _ = Direction::Inbound;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod error;
+mod identity;
+pub mod limits;
+mod message;
+mod money;
+pub mod text;
+mod thread;
+
+// The public interface is:
+pub use error::PayError;
+pub use identity::{
+    DocumentDigest, FINGERPRINT_CONTEXT, Fingerprint, LocalIdentity, PeerIdentity,
+    RECEIPT_SIGNATURE_CONTEXT, REQUEST_SIGNATURE_CONTEXT, signed_statement,
+};
+pub use message::{
+    Adjustment, AdjustmentDraft, Cancel, Decline, Id, Incoming, Invoice, InvoiceDraft, LineDraft,
+    LineItem, MessageKind, Notice, NoticeKind, PayeeSignatureValid, PaymentMessage, PaymentMethod,
+    PaymentRequest, ProtocolErrorReply, Receipt, ReceiptOutcome, Received, RequestDraft,
+    RequestKind, Role, Settlement, SignedReceipt, SignedRequest, content_for, content_for_error,
+    new_id, open, open_content, seal, sign_receipt_wire, sign_request_wire,
+};
+pub use money::{
+    Asset, AssetKind, Decimal, KNOWN_ASSETS, KnownAsset, Money, MoneyError, is_caip2, is_caip19,
+};
+pub use remit_wire::v1::ErrorCode;
+pub use thread::{
+    Applied, Direction, ExceptionReason, PaymentRecord, PaymentStatus, PaymentThread,
+    SettlementVerifier, THREAD_MAGIC, THREAD_VERSION, ThreadState, Verification,
+};

@@ -1,0 +1,206 @@
+//! Shared fixtures for the remit-pay integration tests.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::collections::HashMap;
+
+use ed25519_dalek::SigningKey;
+use rand::{SeedableRng, rngs::ChaCha20Rng};
+use remit_pay::*;
+
+pub const NOW: u64 = 1_700_000_000;
+pub const DAY: u64 = 86_400;
+
+pub struct Parties {
+    pub payee_key: SigningKey,
+    pub payer_key: SigningKey,
+    pub rng: ChaCha20Rng,
+}
+
+pub const PAYEE_DH: [u8; 32] = [0xAA; 32];
+pub const PAYER_DH: [u8; 32] = [0xBB; 32];
+
+impl Parties {
+    pub fn new(seed: u64) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        Self {
+            payee_key: SigningKey::generate(&mut rng),
+            payer_key: SigningKey::generate(&mut rng),
+            rng,
+        }
+    }
+
+    pub fn payee(&self) -> LocalIdentity<'_> {
+        LocalIdentity::new(&self.payee_key, &PAYEE_DH)
+    }
+
+    pub fn payer(&self) -> LocalIdentity<'_> {
+        LocalIdentity::new(&self.payer_key, &PAYER_DH)
+    }
+
+    pub fn payee_public(&self) -> PeerIdentity {
+        self.payee().public().clone()
+    }
+
+    pub fn request(&mut self, amount: &str, allow_partial: bool) -> SignedRequest {
+        let draft = draft(amount, allow_partial);
+        let key = self.payee_key.clone();
+        draft
+            .sign(&LocalIdentity::new(&key, &PAYEE_DH), &mut self.rng)
+            .unwrap()
+    }
+
+    pub fn invoice(&mut self) -> SignedRequest {
+        let mut d = draft("0 USD", false);
+        let inv = invoice_draft();
+        d.amount = Money::parse("101.76 USD").unwrap();
+        d.expires_at = NOW + 60 * DAY;
+        d.invoice = Some(inv);
+        let key = self.payee_key.clone();
+        d.sign(&LocalIdentity::new(&key, &PAYEE_DH), &mut self.rng)
+            .unwrap()
+    }
+
+    pub fn id(&mut self) -> Id {
+        new_id(&mut self.rng)
+    }
+
+    pub fn payment(&mut self, request: &SignedRequest, amount: &str) -> Notice {
+        let s = provider_settlement(&format!("tx-{}", hex::encode(self.id())));
+        Notice::payment(
+            request,
+            Money::parse(amount).unwrap(),
+            0,
+            s,
+            "sent",
+            &mut self.rng,
+        )
+        .unwrap()
+    }
+
+    pub fn refund(&mut self, request: &SignedRequest, of: Id, amount: Money) -> Notice {
+        let s = provider_settlement(&format!("rf-{}", hex::encode(self.id())));
+        Notice::refund(request, of, amount, s, "refund", &mut self.rng).unwrap()
+    }
+
+    pub fn receipt(
+        &mut self,
+        request: &SignedRequest,
+        ids: &[Id],
+        outcome: ReceiptOutcome,
+        received: &Money,
+    ) -> SignedReceipt {
+        let key = self.payee_key.clone();
+        SignedReceipt::sign(
+            &LocalIdentity::new(&key, &PAYEE_DH),
+            request,
+            ids,
+            outcome,
+            received,
+            NOW + 100,
+            &mut self.rng,
+        )
+        .unwrap()
+    }
+}
+
+pub fn provider_settlement(id: &str) -> Settlement {
+    Settlement::Provider {
+        provider: "examplepay".into(),
+        transfer_id: id.into(),
+    }
+}
+
+pub fn draft(amount: &str, allow_partial: bool) -> RequestDraft {
+    RequestDraft {
+        amount: Money::parse(amount).unwrap(),
+        methods: vec![
+            PaymentMethod::Provider {
+                provider: "examplepay".into(),
+                account: "@alice".into(),
+            },
+            PaymentMethod::OnChain {
+                chain: "eip155:1".into(),
+                address: "0x00000000219ab540356cbb839cbe05303d7705fa".into(),
+            },
+        ],
+        memo: "dinner on friday".into(),
+        reference: "order-17".into(),
+        payee_name: "Alice".into(),
+        created_at: NOW,
+        expires_at: NOW + 7 * DAY,
+        allow_partial,
+        invoice: None,
+    }
+}
+
+/// Subtotal 2 × 25.00 + 1.5 × 10.00 = 65.00; discount 5.00; taxes 12.00 + 29.76; total and
+/// amount due 101.76 USD.
+pub fn invoice_draft() -> InvoiceDraft {
+    let usd = |s: &str| Money::parse(&format!("{s} USD")).unwrap();
+    InvoiceDraft {
+        number: "INV-2026-0042".into(),
+        issuer: "Alice Design Ltd\n1 Main St".into(),
+        issued_at: NOW,
+        due_at: NOW + 30 * DAY,
+        items: vec![
+            LineDraft {
+                description: "Logo design".into(),
+                quantity: "2".into(),
+                unit_price: usd("25.00"),
+            },
+            LineDraft {
+                description: "Consulting (hours)".into(),
+                quantity: "1.5".into(),
+                unit_price: usd("10.00"),
+            },
+        ],
+        discounts: vec![AdjustmentDraft {
+            description: "Loyalty".into(),
+            rate_percent: String::new(),
+            amount: usd("5.00"),
+        }],
+        taxes: vec![
+            AdjustmentDraft {
+                description: "VAT 20%".into(),
+                rate_percent: "20".into(),
+                amount: usd("12.00"),
+            },
+            AdjustmentDraft {
+                description: "Shipping".into(),
+                rate_percent: String::new(),
+                amount: usd("29.76"),
+            },
+        ],
+        credits: usd("0.00"),
+    }
+}
+
+/// A verifier with a script: per payment id, a verdict; default "settled for the claimed
+/// amount".
+#[derive(Default)]
+pub struct Script {
+    pub verdicts: HashMap<Id, Verification>,
+    pub calls: usize,
+}
+
+impl SettlementVerifier for Script {
+    fn verify(&mut self, _request: &PaymentRequest, notice: &Notice) -> Verification {
+        self.calls += 1;
+        self.verdicts
+            .get(&notice.payment_id)
+            .cloned()
+            .unwrap_or_else(|| Verification::Settled(notice.amount.clone()))
+    }
+}
+
+pub fn settle_all(thread: &mut PaymentThread) -> ThreadState {
+    thread
+        .verify_settlements(&mut Script::default(), NOW + 10)
+        .unwrap()
+}
