@@ -56,6 +56,12 @@ pub fn decode<M: TopLevel>(bytes: &[u8]) -> Result<M, DecodeError> {
 /// # Errors
 /// [`EncodeError::TooLarge`] if the encoding exceeds `M::MAX_LEN`.
 pub fn encode<M: TopLevel>(message: &M) -> Result<Vec<u8>, EncodeError> {
+    check_encoded_len(message)?;
+    Ok(message.encode_to_vec())
+}
+
+/// The encoded length of `message`, if the receiver's limit allows it.
+pub(crate) fn check_encoded_len<M: TopLevel>(message: &M) -> Result<usize, EncodeError> {
     let len = message.encoded_len();
     if len > M::MAX_LEN {
         return Err(EncodeError::TooLarge {
@@ -64,7 +70,7 @@ pub fn encode<M: TopLevel>(message: &M) -> Result<Vec<u8>, EncodeError> {
             max: M::MAX_LEN,
         });
     }
-    Ok(message.encode_to_vec())
+    Ok(len)
 }
 
 /// Decodes a `SessionEnvelope` (the bytes a relay stores and forwards).
@@ -115,62 +121,36 @@ pub(crate) fn malformed(what: &'static str, error: &prost::DecodeError) -> Decod
     }
 }
 
-impl TopLevel for v1::SessionEnvelope {
-    const NAME: &'static str = "SessionEnvelope";
-    const VERSION: u32 = 1;
-    const MAX_LEN: usize = limits::MAX_ENVELOPE_LEN;
-    fn version(&self) -> u32 {
-        self.version
-    }
-    fn has_body(&self) -> bool {
-        self.body.is_some()
-    }
+/// Implements [`TopLevel`] for a generated message: its name in errors, its size limit, and
+/// what its required body is (`oneof` messages: the `body` field).
+macro_rules! top_level {
+    ($type:ident, $max:expr, |$m:ident| $has_body:expr) => {
+        impl TopLevel for v1::$type {
+            const NAME: &'static str = stringify!($type);
+            const VERSION: u32 = 1;
+            const MAX_LEN: usize = $max;
+            fn version(&self) -> u32 {
+                self.version
+            }
+            fn has_body(&self) -> bool {
+                let $m = self;
+                $has_body
+            }
+        }
+    };
 }
 
-impl TopLevel for v1::Content {
-    const NAME: &'static str = "Content";
-    const VERSION: u32 = 1;
-    const MAX_LEN: usize = limits::MAX_PLAINTEXT_LEN;
-    fn version(&self) -> u32 {
-        self.version
-    }
-    fn has_body(&self) -> bool {
-        self.body.is_some()
-    }
-}
-
-impl TopLevel for v1::ClientFrame {
-    const NAME: &'static str = "ClientFrame";
-    const VERSION: u32 = 1;
-    const MAX_LEN: usize = limits::MAX_FRAME_LEN;
-    fn version(&self) -> u32 {
-        self.version
-    }
-    fn has_body(&self) -> bool {
-        self.body.is_some()
-    }
-}
-
-impl TopLevel for v1::ServerFrame {
-    const NAME: &'static str = "ServerFrame";
-    const VERSION: u32 = 1;
-    const MAX_LEN: usize = limits::MAX_FRAME_LEN;
-    fn version(&self) -> u32 {
-        self.version
-    }
-    fn has_body(&self) -> bool {
-        self.body.is_some()
-    }
-}
-
-impl TopLevel for v1::PreKeyBundle {
-    const NAME: &'static str = "PreKeyBundle";
-    const VERSION: u32 = 1;
-    const MAX_LEN: usize = limits::MAX_BUNDLE_LEN;
-    fn version(&self) -> u32 {
-        self.version
-    }
-    fn has_body(&self) -> bool {
-        self.identity.is_some() && self.signed_prekey.is_some()
-    }
-}
+top_level!(SessionEnvelope, limits::MAX_ENVELOPE_LEN, |m| m
+    .body
+    .is_some());
+top_level!(Content, limits::MAX_PLAINTEXT_LEN, |m| m.body.is_some());
+top_level!(ClientFrame, limits::MAX_FRAME_LEN, |m| m.body.is_some());
+top_level!(ServerFrame, limits::MAX_FRAME_LEN, |m| m.body.is_some());
+top_level!(PreKeyBundle, limits::MAX_BUNDLE_LEN, |m| m
+    .identity
+    .is_some()
+    && m.signed_prekey.is_some());
+// Payment documents have no `oneof`: every field is checked by remit-pay.
+top_level!(PaymentRequest, limits::MAX_DOCUMENT_LEN, |_m| true);
+top_level!(Receipt, limits::MAX_DOCUMENT_LEN, |_m| true);
+top_level!(PaymentNotice, limits::MAX_DOCUMENT_LEN, |_m| true);

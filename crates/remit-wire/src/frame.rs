@@ -4,7 +4,10 @@
 //! The length is checked against the limit as soon as its four bytes are in, before a buffer is
 //! allocated for the body, so a peer cannot make the receiver reserve more than `max` bytes.
 
-use crate::{DecodeError, EncodeError, decode::TopLevel};
+use crate::{
+    DecodeError, EncodeError,
+    decode::{TopLevel, check_encoded_len},
+};
 
 /// Length of the frame header (the big-endian body length).
 pub const FRAME_HEADER_LEN: usize = 4;
@@ -14,14 +17,7 @@ pub const FRAME_HEADER_LEN: usize = 4;
 /// # Errors
 /// [`EncodeError::TooLarge`] if the body would exceed `M::MAX_LEN` (the receiver's limit).
 pub fn encode_frame<M: TopLevel>(message: &M, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let len = message.encoded_len();
-    if len > M::MAX_LEN {
-        return Err(EncodeError::TooLarge {
-            what: M::NAME,
-            len,
-            max: M::MAX_LEN,
-        });
-    }
+    let len = check_encoded_len(message)?;
     let header = u32::try_from(len).map_err(|_| EncodeError::TooLarge {
         what: M::NAME,
         len,

@@ -6,10 +6,9 @@
 //! document with the same size limit the receiver enforces. The semantic validation (amounts,
 //! limits, signatures) belongs to remit-pay.
 
-use prost::Message;
-
-use crate::decode::malformed;
-use crate::{DecodeError, EncodeError, limits, v1};
+#[cfg(any(doc, test))]
+use crate::limits;
+use crate::{DecodeError, EncodeError, decode, encode, v1};
 
 /// The one document format version this library implements (`PaymentRequest.version`,
 /// `Receipt.version` and `PaymentNotice.version`).
@@ -21,9 +20,7 @@ pub const PAYMENT_DOCUMENT_VERSION: u32 = 1;
 /// [`DecodeError::TooLarge`] over [`limits::MAX_DOCUMENT_LEN`], [`DecodeError::Malformed`], or
 /// [`DecodeError::UnknownVersion`].
 pub fn decode_payment_request(bytes: &[u8]) -> Result<v1::PaymentRequest, DecodeError> {
-    let request = decode_document::<v1::PaymentRequest>("PaymentRequest", bytes)?;
-    check_version("PaymentRequest", request.version)?;
-    Ok(request)
+    decode(bytes)
 }
 
 /// Decodes a `Receipt` document body.
@@ -31,9 +28,7 @@ pub fn decode_payment_request(bytes: &[u8]) -> Result<v1::PaymentRequest, Decode
 /// # Errors
 /// As [`decode_payment_request`].
 pub fn decode_receipt(bytes: &[u8]) -> Result<v1::Receipt, DecodeError> {
-    let receipt = decode_document::<v1::Receipt>("Receipt", bytes)?;
-    check_version("Receipt", receipt.version)?;
-    Ok(receipt)
+    decode(bytes)
 }
 
 /// Decodes a `PaymentNotice` stored on its own (remit-pay keeps the notices of a payment thread
@@ -42,9 +37,7 @@ pub fn decode_receipt(bytes: &[u8]) -> Result<v1::Receipt, DecodeError> {
 /// # Errors
 /// As [`decode_payment_request`].
 pub fn decode_payment_notice(bytes: &[u8]) -> Result<v1::PaymentNotice, DecodeError> {
-    let notice = decode_document::<v1::PaymentNotice>("PaymentNotice", bytes)?;
-    check_version("PaymentNotice", notice.version)?;
-    Ok(notice)
+    decode(bytes)
 }
 
 /// Encodes a `PaymentNotice` on its own.
@@ -52,7 +45,7 @@ pub fn decode_payment_notice(bytes: &[u8]) -> Result<v1::PaymentNotice, DecodeEr
 /// # Errors
 /// As [`encode_payment_request`].
 pub fn encode_payment_notice(notice: &v1::PaymentNotice) -> Result<Vec<u8>, EncodeError> {
-    encode_document("PaymentNotice", notice)
+    encode(notice)
 }
 
 /// Encodes a `PaymentRequest` document body.
@@ -60,7 +53,7 @@ pub fn encode_payment_notice(notice: &v1::PaymentNotice) -> Result<Vec<u8>, Enco
 /// # Errors
 /// [`EncodeError::TooLarge`] over [`limits::MAX_DOCUMENT_LEN`].
 pub fn encode_payment_request(request: &v1::PaymentRequest) -> Result<Vec<u8>, EncodeError> {
-    encode_document("PaymentRequest", request)
+    encode(request)
 }
 
 /// Encodes a `Receipt` document body.
@@ -68,45 +61,7 @@ pub fn encode_payment_request(request: &v1::PaymentRequest) -> Result<Vec<u8>, E
 /// # Errors
 /// As [`encode_payment_request`].
 pub fn encode_receipt(receipt: &v1::Receipt) -> Result<Vec<u8>, EncodeError> {
-    encode_document("Receipt", receipt)
-}
-
-fn decode_document<M: Message + Default>(
-    what: &'static str,
-    bytes: &[u8],
-) -> Result<M, DecodeError> {
-    if bytes.len() > limits::MAX_DOCUMENT_LEN {
-        return Err(DecodeError::TooLarge {
-            what,
-            len: bytes.len(),
-            max: limits::MAX_DOCUMENT_LEN,
-        });
-    }
-    M::decode(bytes).map_err(|e| malformed(what, &e))
-}
-
-fn check_version(what: &'static str, got: u32) -> Result<(), DecodeError> {
-    if got == PAYMENT_DOCUMENT_VERSION {
-        Ok(())
-    } else {
-        Err(DecodeError::UnknownVersion {
-            what,
-            got,
-            supported: PAYMENT_DOCUMENT_VERSION,
-        })
-    }
-}
-
-fn encode_document<M: Message>(what: &'static str, message: &M) -> Result<Vec<u8>, EncodeError> {
-    let len = message.encoded_len();
-    if len > limits::MAX_DOCUMENT_LEN {
-        return Err(EncodeError::TooLarge {
-            what,
-            len,
-            max: limits::MAX_DOCUMENT_LEN,
-        });
-    }
-    Ok(message.encode_to_vec())
+    encode(receipt)
 }
 
 #[cfg(test)]
