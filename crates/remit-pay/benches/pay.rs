@@ -9,12 +9,12 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use ed25519_dalek::SigningKey;
 use rand::{SeedableRng, rngs::ChaCha20Rng};
 use remit_pay::{
     Direction, LocalIdentity, Money, Notice, PaymentMessage, PaymentMethod, PaymentThread,
     RequestDraft, Role, Settlement, open, seal,
 };
+use remit_session::Account;
 
 const NOW: u64 = 1_767_225_600;
 
@@ -37,8 +37,8 @@ fn draft() -> RequestDraft {
 
 fn bench(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let key = SigningKey::generate(&mut rng);
-    let payee = LocalIdentity::new(&key, &[2; 32]);
+    let account = Account::new(&mut rng, NOW);
+    let payee = LocalIdentity::new(&account);
     let mut g = c.benchmark_group("pay");
 
     g.bench_function("money parse+format", |b| {

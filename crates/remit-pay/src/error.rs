@@ -1,5 +1,6 @@
 //! The one error type of remit-pay, and its mapping to the wire `ProtocolError`.
 
+use remit_session::SignError;
 use remit_wire::{DecodeError, EncodeError, v1};
 
 use crate::message::{MessageKind, Role};
@@ -17,6 +18,10 @@ pub enum PayError {
     /// The message could not be encoded within its size limit.
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    /// The session layer refused to sign (a signature context that breaks its rules; not
+    /// reachable with remit-pay's two registered contexts). Our own failure, never a peer's.
+    #[error("signing refused: {0}")]
+    Sign(#[from] SignError),
     /// A field is missing, malformed or inconsistent.
     #[error("field `{field}`: {reason}")]
     InvalidField {
@@ -112,7 +117,10 @@ impl PayError {
     pub fn code(&self) -> v1::ErrorCode {
         use v1::ErrorCode as C;
         match self {
-            Self::Decode(_) | Self::Encode(_) | Self::UnknownStateVersion { .. } => C::Malformed,
+            Self::Decode(_)
+            | Self::Encode(_)
+            | Self::Sign(_)
+            | Self::UnknownStateVersion { .. } => C::Malformed,
             Self::InvalidField { .. }
             | Self::TooLong { .. }
             | Self::Money { .. }

@@ -16,18 +16,24 @@
 //! Untrusted bytes are decoded by remit-wire only; this crate validates the decoded values into
 //! typed views, and signs and hashes the exact document bytes, never a re-encoding.
 //!
+//! Identities are remit-session's: the session peer is a [`remit_session::VerifiedIdentity`]
+//! (a request's `payee` is its [`remit_session::Fingerprint`]), and we sign through a
+//! [`LocalIdentity`], a borrow of our [`remit_session::Account`], whose identity key signs only
+//! `context ‖ digest` statements (spec/handshake.md §3.5). This crate never holds a key.
+//!
 //! ```
-//! use ed25519_dalek::SigningKey;
 //! use rand::{SeedableRng, rngs::ChaCha20Rng};
 //! use remit_pay::{
 //!     Direction, LocalIdentity, Money, PaymentMethod, PaymentThread, RequestDraft, Role,
 //!     ThreadState, open, seal, PaymentMessage, Incoming,
 //! };
+//! use remit_session::Account;
 //!
-//! let mut rng = ChaCha20Rng::seed_from_u64(1);
-//! let alice_key = SigningKey::generate(&mut rng);
-//! let alice = LocalIdentity::new(&alice_key, &[9; 32]);
+//! let mut rng = ChaCha20Rng::seed_from_u64(1); // use an OS-seeded CryptoRng in production
 //! let now = 1_700_000_000;
+//! // Alice's account (remit-session) holds her identity key; remit-pay signs through it.
+//! let alice_account = Account::new(&mut rng, now);
+//! let alice = LocalIdentity::new(&alice_account);
 //! let request = RequestDraft {
 //!     amount: Money::parse("12.50 USD")?,
 //!     methods: vec![PaymentMethod::Provider { provider: "examplepay".into(), account: "@alice".into() }],
@@ -42,7 +48,8 @@
 //! .sign(&alice, &mut rng)?;
 //! let plaintext = seal([1; 16], &request.into())?;
 //!
-//! // Bob's side: the session says the peer is Alice.
+//! // Bob's side: the session says the peer is Alice (`Session::peer_identity()`, a
+//! // `remit_session::VerifiedIdentity`).
 //! let received = open(&plaintext, alice.public())?;
 //! let Incoming::Payment(PaymentMessage::Request(request)) = received.body else { panic!() };
 //! let thread = PaymentThread::open(Role::Payer, *request, now + 5)?;
@@ -64,15 +71,16 @@ mod thread;
 // The public interface is:
 pub use error::PayError;
 pub use identity::{
-    DocumentDigest, FINGERPRINT_CONTEXT, Fingerprint, LocalIdentity, PeerIdentity,
-    RECEIPT_SIGNATURE_CONTEXT, REQUEST_SIGNATURE_CONTEXT, signed_statement,
+    DocumentDigest, LocalIdentity, RECEIPT_SIGNATURE_CONTEXT, REQUEST_SIGNATURE_CONTEXT,
+    signed_statement,
 };
 pub use message::{
-    Adjustment, AdjustmentDraft, Cancel, Decline, Id, Incoming, Invoice, InvoiceDraft, LineDraft,
-    LineItem, MessageKind, Notice, NoticeKind, PayeeSignatureValid, PaymentMessage, PaymentMethod,
-    PaymentRequest, ProtocolErrorReply, Receipt, ReceiptOutcome, Received, RequestDraft,
-    RequestKind, Role, Settlement, SignedReceipt, SignedRequest, content_for, content_for_error,
-    new_id, open, open_content, seal, sign_receipt_wire, sign_request_wire,
+    Adjustment, AdjustmentDraft, Cancel, CancelReason, Decline, DeclineReason, Id, Incoming,
+    Invoice, InvoiceDraft, LineDraft, LineItem, MessageKind, Notice, NoticeKind,
+    PayeeSignatureValid, PaymentMessage, PaymentMethod, PaymentRequest, ProtocolErrorReply,
+    Receipt, ReceiptOutcome, Received, RequestDraft, RequestKind, Role, Settlement, SignedReceipt,
+    SignedRequest, content_for, content_for_error, new_id, open, open_content, seal,
+    sign_receipt_wire, sign_request_wire,
 };
 pub use money::{
     Asset, AssetKind, Decimal, KNOWN_ASSETS, KnownAsset, Money, MoneyError, is_caip2, is_caip19,

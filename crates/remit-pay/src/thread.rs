@@ -5,10 +5,11 @@
 //! [`SettlementVerifier`] has confirmed it on the rail. A refused message changes nothing: the
 //! next state is computed on a copy and assigned only on success.
 
+use remit_session::VerifiedIdentity;
 use remit_wire::{DecodeError, Reader, payment, v1};
 
 use crate::error::PayError;
-use crate::identity::{DocumentDigest, PeerIdentity};
+use crate::identity::DocumentDigest;
 use crate::limits::{
     MAX_ASSET_LEN, MAX_CLOCK_SKEW_SECS, MAX_MEMO_LEN, MAX_PAYMENTS, MAX_RECEIPTS,
     MAX_THREAD_STATE_LEN,
@@ -201,7 +202,7 @@ pub struct PaymentThread {
 /// Magic bytes at the start of a stored thread.
 pub const THREAD_MAGIC: [u8; 4] = *b"RMPT";
 
-/// The stored-thread format version this library writes and reads.
+/// The stored-thread format version this library reads and writes.
 pub const THREAD_VERSION: u16 = 1;
 
 impl PaymentThread {
@@ -650,10 +651,12 @@ impl PaymentThread {
             None => out.push(0),
             Some(Closure::Declined(d)) => {
                 out.push(1);
+                out.push(code_byte(d.reason_code.to_wire().into()));
                 put_bytes(&mut out, d.reason.as_bytes());
             }
             Some(Closure::Cancelled(c)) => {
                 out.push(2);
+                out.push(code_byte(c.reason_code.to_wire().into()));
                 put_bytes(&mut out, c.reason.as_bytes());
             }
         }
@@ -689,7 +692,7 @@ impl PaymentThread {
     ///
     /// # Errors
     /// [`PayError::UnknownStateVersion`], [`PayError::Decode`], or any validation error.
-    pub fn from_bytes(bytes: &[u8], payee: &PeerIdentity) -> Result<Self, PayError> {
+    pub fn from_bytes(bytes: &[u8], payee: &VerifiedIdentity) -> Result<Self, PayError> {
         const WHAT: &str = "PaymentThread";
         if bytes.len() > MAX_THREAD_STATE_LEN {
             return Err(DecodeError::TooLarge {
@@ -710,6 +713,7 @@ impl PaymentThread {
                 supported: THREAD_VERSION,
             });
         }
+        let reason_code = |r: &mut Reader<'_>| -> Result<i32, PayError> { Ok(i32::from(r.u8()?)) };
         let local_role = match r.u8()? {
             0 => Role::Payee,
             1 => Role::Payer,
@@ -724,11 +728,13 @@ impl PaymentThread {
             1 => Some(Closure::Declined(Decline::from_wire(&v1::Decline {
                 request_id: request.request().request_id.to_vec(),
                 request_digest: request.digest().0.to_vec(),
+                reason_code: reason_code(&mut r)?,
                 reason: utf8(r.bytes(MAX_MEMO_LEN)?)?,
             })?)),
             2 => Some(Closure::Cancelled(Cancel::from_wire(&v1::Cancel {
                 request_id: request.request().request_id.to_vec(),
                 request_digest: request.digest().0.to_vec(),
+                reason_code: reason_code(&mut r)?,
                 reason: utf8(r.bytes(MAX_MEMO_LEN)?)?,
             })?)),
             _ => return Err(PayError::invalid("closure", "unknown")),
@@ -793,6 +799,11 @@ impl PaymentThread {
 fn count(n: usize) -> u16 {
     // Bounded by MAX_PAYMENTS / MAX_RECEIPTS (64) when the thread was built.
     u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+fn code_byte(wire: i32) -> u8 {
+    // Reason codes are 1..=7; an impossible value is stored as 0, which loading refuses.
+    u8::try_from(wire).unwrap_or(0)
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {

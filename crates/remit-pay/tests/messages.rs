@@ -4,8 +4,10 @@
 mod common;
 
 use common::*;
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::Signer;
+use rand::{SeedableRng, rngs::ChaCha20Rng};
 use remit_pay::*;
+use remit_session::Account;
 use remit_wire::{payment as wire_payment, v1};
 
 fn wire_of(req: &SignedRequest) -> v1::PaymentRequest {
@@ -72,12 +74,14 @@ fn forged_signatures_are_rejected() {
     let mut p = Parties::new(2);
     let req = p.request("12.50 USD", false);
     // Mallory signs a copy of Alice's request with her own key.
-    let mallory = SigningKey::from_bytes(&[7; 32]);
+    let mallory = Account::new(&mut ChaCha20Rng::seed_from_u64(7), NOW);
     let digest = DocumentDigest::of(req.body());
-    let sig = mallory.sign(&signed_statement(REQUEST_SIGNATURE_CONTEXT, &digest));
+    let sig = mallory
+        .sign_statement(REQUEST_SIGNATURE_CONTEXT, &digest.0)
+        .unwrap();
     let doc = v1::SignedDocument {
         body: req.body().to_vec(),
-        signature: sig.to_bytes().to_vec(),
+        signature: sig.to_vec(),
     };
     assert_eq!(
         SignedRequest::verify(&doc, &p.payee_public()),
@@ -99,8 +103,10 @@ fn wrong_context_signatures_are_rejected() {
     let mut p = Parties::new(3);
     let req = p.request("12.50 USD", false);
     let digest = DocumentDigest::of(req.body());
+    // The payee's own key, used outside `sign_statement` to make the statements it refuses.
+    let payee_key = p.payee_key();
     let sign = |ctx: &[u8]| {
-        let sig = p.payee_key.sign(&signed_statement(ctx, &digest));
+        let sig = payee_key.sign(&signed_statement(ctx, &digest));
         v1::SignedDocument {
             body: req.body().to_vec(),
             signature: sig.to_bytes().to_vec(),
@@ -121,7 +127,7 @@ fn wrong_context_signatures_are_rejected() {
         Err(PayError::BadSignature)
     );
     // Signing the body itself instead of the statement.
-    let raw = p.payee_key.sign(req.body());
+    let raw = payee_key.sign(req.body());
     let doc = v1::SignedDocument {
         body: req.body().to_vec(),
         signature: raw.to_bytes().to_vec(),
@@ -139,9 +145,7 @@ fn wrong_context_signatures_are_rejected() {
         &Money::parse("12.50 USD").unwrap(),
     );
     let rd = DocumentDigest::of(receipt.body());
-    let sig = p
-        .payee_key
-        .sign(&signed_statement(REQUEST_SIGNATURE_CONTEXT, &rd));
+    let sig = payee_key.sign(&signed_statement(REQUEST_SIGNATURE_CONTEXT, &rd));
     let doc = v1::SignedDocument {
         body: receipt.body().to_vec(),
         signature: sig.to_bytes().to_vec(),
@@ -173,9 +177,9 @@ fn a_request_naming_another_payee_is_refused() {
     let p = Parties::new(4);
     let alice = p.payee_public();
     let mut wire = wire_of(&Parties::new(4).request("5.00 USD", false));
-    wire.payee = alice.fingerprint().0.to_vec();
-    let mallory_key = SigningKey::from_bytes(&[9; 32]);
-    let mallory = LocalIdentity::new(&mallory_key, &[1; 32]);
+    wire.payee = alice.fingerprint().as_bytes().to_vec();
+    let mallory_account = Account::new(&mut ChaCha20Rng::seed_from_u64(9), NOW);
+    let mallory = LocalIdentity::new(&mallory_account);
     assert_eq!(
         sign_request_wire(&wire, &mallory).unwrap_err(),
         PayError::PayeeMismatch
@@ -190,16 +194,39 @@ fn a_request_naming_another_payee_is_refused() {
 }
 
 #[test]
-fn fingerprint_is_computed_as_the_identity_design_says() {
+fn request_payee_is_the_session_fingerprint_as_the_identity_design_says() {
     use sha2::{Digest, Sha256};
-    let key = SigningKey::from_bytes(&[3; 32]);
-    let dh = [4u8; 32];
+    let mut p = Parties::new(3);
+    let req = p.request("1.00 USD", false);
+    let id = p.payee_public();
     let mut h = Sha256::new();
     h.update(b"remit.v1.fingerprint\0");
-    h.update(key.verifying_key().as_bytes());
-    h.update(dh);
+    h.update(id.signing_key());
+    h.update(id.agreement_key());
     let want: [u8; 32] = h.finalize().into();
-    assert_eq!(Fingerprint::of(&key.verifying_key(), &dh).0, want);
+    assert_eq!(req.request().payee.as_bytes(), &want);
+    assert_eq!(req.request().payee, id.fingerprint());
+    assert_eq!(wire_of(&req).payee, want.to_vec());
+}
+
+#[test]
+fn payee_signature_is_the_session_statement_signature() {
+    // What remit-pay signs is exactly what remit-session's verify_statement checks, and what
+    // any Ed25519 library checks over context ‖ SHA-256(body).
+    let mut p = Parties::new(13);
+    let req = p.request("1.00 USD", false);
+    let digest = DocumentDigest::of(req.body());
+    assert!(p.payee_public().verify_statement(
+        REQUEST_SIGNATURE_CONTEXT,
+        &digest.0,
+        req.signature()
+    ));
+    let key = ed25519_dalek::VerifyingKey::from_bytes(p.payee_public().signing_key()).unwrap();
+    key.verify_strict(
+        &signed_statement(REQUEST_SIGNATURE_CONTEXT, &digest),
+        &ed25519_dalek::Signature::from_bytes(req.signature()),
+    )
+    .unwrap();
 }
 
 // ---- request validation (spec §4.1)
@@ -320,10 +347,7 @@ fn lightning_preimage_must_match_its_hash() {
     let mut d = draft("1.00 USD", false);
     d.methods = vec![PaymentMethod::Lightning("lnbc10u1pjexample".into())];
     let req = d
-        .sign(
-            &LocalIdentity::new(&p.payee_key.clone(), &PAYEE_DH),
-            &mut p.rng,
-        )
+        .sign(&LocalIdentity::new(&p.payee_account), &mut p.rng)
         .unwrap();
     let preimage = [5u8; 32];
     let hash: [u8; 32] = Sha256::digest(preimage).into();
@@ -494,10 +518,7 @@ fn invoice_draft_amount_must_be_the_amount_due() {
     let mut d = draft("100.00 USD", false);
     d.invoice = Some(invoice_draft());
     let e = d
-        .sign(
-            &LocalIdentity::new(&p.payee_key.clone(), &PAYEE_DH),
-            &mut p.rng,
-        )
+        .sign(&LocalIdentity::new(&p.payee_account), &mut p.rng)
         .unwrap_err();
     assert_eq!(field_of(&e), "amount");
 }
@@ -522,8 +543,12 @@ fn every_message_type_round_trips_through_content() {
             &Money::parse("12.50 USD").unwrap(),
         )
         .into(),
-        Decline::new(&req, "who are you?").unwrap().into(),
-        Cancel::new(&req, "new request coming").unwrap().into(),
+        Decline::new(&req, DeclineReason::UnknownPayee, "who are you?")
+            .unwrap()
+            .into(),
+        Cancel::new(&req, CancelReason::Replaced, "new request coming")
+            .unwrap()
+            .into(),
     ];
     for m in messages {
         let id = p.id();
@@ -549,7 +574,7 @@ fn requests_and_receipts_from_the_payer_side_fail_signature_checks() {
     let mut p = Parties::new(13);
     let req = p.request("1.00 USD", false);
     let bytes = seal([1; 16], &req.clone().into()).unwrap();
-    let payer = p.payer().public().clone();
+    let payer = *p.payer().public();
     assert_eq!(open(&bytes, &payer), Err(PayError::BadSignature));
 }
 
@@ -585,6 +610,7 @@ fn text_and_malformed_content() {
             request_id: vec![1; 16],
             request_digest: vec![2; 31],
             reason: String::new(),
+            reason_code: v1::DeclineReason::Other.into(),
         })),
     };
     assert!(matches!(
@@ -594,4 +620,80 @@ fn text_and_malformed_content() {
             ..
         })
     ));
+}
+
+// ---- decline and cancel reason codes (spec §4.5)
+
+#[test]
+fn every_decline_and_cancel_reason_round_trips() {
+    let mut p = Parties::new(21);
+    let req = p.request("1.00 USD", false);
+    for code in DeclineReason::ALL {
+        let m: PaymentMessage = Decline::new(&req, code, "because").unwrap().into();
+        let got = open(&seal([3; 16], &m).unwrap(), &p.payee_public()).unwrap();
+        assert_eq!(got.body, Incoming::Payment(m));
+    }
+    for code in CancelReason::ALL {
+        let m: PaymentMessage = Cancel::new(&req, code, "").unwrap().into();
+        let got = open(&seal([3; 16], &m).unwrap(), &p.payee_public()).unwrap();
+        assert_eq!(got.body, Incoming::Payment(m));
+    }
+    // The wire values are the proto's, one per variant.
+    let wire: Vec<i32> = DeclineReason::ALL
+        .iter()
+        .map(|c| Decline::new(&req, *c, "").unwrap().to_wire().reason_code)
+        .collect();
+    assert_eq!(wire, [1, 2, 3, 4, 5, 6, 7]);
+    let wire: Vec<i32> = CancelReason::ALL
+        .iter()
+        .map(|c| Cancel::new(&req, *c, "").unwrap().to_wire().reason_code)
+        .collect();
+    assert_eq!(wire, [1, 2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn unspecified_or_unknown_reason_codes_are_refused() {
+    let mut p = Parties::new(22);
+    let req = p.request("1.00 USD", false);
+    let refused = PayError::InvalidField {
+        field: "reason_code",
+        reason: "unknown or unspecified",
+    };
+    for bad in [0, 8, 99, -1, i32::MAX] {
+        let mut d = Decline::new(&req, DeclineReason::Other, "x")
+            .unwrap()
+            .to_wire();
+        d.reason_code = bad;
+        assert_eq!(
+            Decline::from_wire(&d),
+            Err(refused.clone()),
+            "decline {bad}"
+        );
+        let content = v1::Content {
+            version: 1,
+            message_id: vec![1; 16],
+            body: Some(v1::content::Body::Decline(d)),
+        };
+        // Through the whole path, from bytes (prost keeps the unknown value as an i32).
+        let bytes = remit_wire::encode(&content).unwrap();
+        assert_eq!(open(&bytes, &p.payee_public()), Err(refused.clone()));
+    }
+    for bad in [0, 7, 99, -1] {
+        let mut c = Cancel::new(&req, CancelReason::Other, "x")
+            .unwrap()
+            .to_wire();
+        c.reason_code = bad;
+        assert_eq!(Cancel::from_wire(&c), Err(refused.clone()), "cancel {bad}");
+    }
+    // A decline from a sender that does not know the field at all: the code is absent (0).
+    let legacy = v1::Decline {
+        request_id: req.request().request_id.to_vec(),
+        request_digest: req.digest().0.to_vec(),
+        reason: "no code".into(),
+        reason_code: 0,
+    };
+    assert_eq!(Decline::from_wire(&legacy), Err(refused.clone()));
+    // The reply names the field.
+    assert_eq!(refused.code(), ErrorCode::InvalidField);
+    assert_eq!(refused.field(), "reason_code");
 }

@@ -93,11 +93,11 @@ fn thread_in(state: ThreadState) -> (Parties, SignedRequest, PaymentThread) {
 }
 
 fn decline(req: &SignedRequest) -> Decline {
-    Decline::new(req, "not now").unwrap()
+    Decline::new(req, DeclineReason::Other, "not now").unwrap()
 }
 
 fn cancel(req: &SignedRequest) -> Cancel {
-    Cancel::new(req, "oops").unwrap()
+    Cancel::new(req, CancelReason::Other, "oops").unwrap()
 }
 
 /// A fresh message of `kind` that fits the thread as well as that kind can.
@@ -497,8 +497,7 @@ fn receipt_figures_must_match_the_request() {
         Ok(Applied::Duplicate)
     );
     // The builder refuses a contradiction...
-    let key = p.payee_key.clone();
-    let payee = LocalIdentity::new(&key, &PAYEE_DH);
+    let payee = LocalIdentity::new(&p.payee_account);
     let bad = SignedReceipt::sign(
         &payee,
         &req,
@@ -575,12 +574,12 @@ fn storage_rejects_unknown_versions_and_tampering() {
     let (p, _, t) = thread_in(ThreadState::Paid);
     let bytes = t.to_bytes().unwrap();
     let payee = p.payee_public();
-    let mut v2 = bytes.clone();
-    v2[5] = 2;
+    let mut v3 = bytes.clone();
+    v3[5] = 3;
     assert_eq!(
-        PaymentThread::from_bytes(&v2, &payee),
+        PaymentThread::from_bytes(&v3, &payee),
         Err(PayError::UnknownStateVersion {
-            got: 2,
+            got: 3,
             supported: 1
         })
     );
@@ -725,15 +724,73 @@ fn same_receipt_id_with_other_bytes_is_a_conflict() {
 #[test]
 fn a_different_decline_or_cancel_is_a_conflict() {
     let (_, req, mut t) = thread_in(ThreadState::Declined);
-    let other = Decline::new(&req, "changed my mind").unwrap();
+    let other = Decline::new(&req, DeclineReason::Other, "changed my mind").unwrap();
     assert_eq!(
         t.handle(Direction::Inbound, &other.into(), NOW),
         Err(PayError::Conflict { what: "decline" })
     );
     let (_, req, mut t) = thread_in(ThreadState::Cancelled);
-    let other = Cancel::new(&req, "another reason").unwrap();
+    let other = Cancel::new(&req, CancelReason::IssuedInError, "another reason").unwrap();
     assert_eq!(
         t.handle(Direction::Outbound, &other.into(), NOW),
         Err(PayError::Conflict { what: "cancel" })
     );
+}
+
+#[test]
+fn decline_and_cancel_reason_codes_are_kept_compared_and_stored() {
+    // Same text, other code: a different decline, so a conflict.
+    let (p, req, mut t) = thread_in(ThreadState::Declined);
+    let before = t.to_bytes().unwrap();
+    let other = Decline::new(&req, DeclineReason::SuspectedFraud, "not now").unwrap();
+    assert_eq!(
+        t.handle(Direction::Inbound, &other.into(), NOW),
+        Err(PayError::Conflict { what: "decline" })
+    );
+    assert_eq!(before, t.to_bytes().unwrap());
+    // The code survives storage.
+    let back = PaymentThread::from_bytes(&before, &p.payee_public()).unwrap();
+    assert_eq!(back, t);
+    let again = Decline::new(&req, DeclineReason::Other, "not now").unwrap();
+    let mut back = back;
+    assert_eq!(
+        back.handle(Direction::Inbound, &again.into(), NOW),
+        Ok(Applied::Duplicate)
+    );
+
+    let (p, req, mut t) = thread_in(ThreadState::Cancelled);
+    let other = Cancel::new(&req, CancelReason::Replaced, "oops").unwrap();
+    assert_eq!(
+        t.handle(Direction::Outbound, &other.into(), NOW),
+        Err(PayError::Conflict { what: "cancel" })
+    );
+    let bytes = t.to_bytes().unwrap();
+    assert_eq!(
+        PaymentThread::from_bytes(&bytes, &p.payee_public()).unwrap(),
+        t
+    );
+}
+
+/// Offset of the closure's reason-code byte in a stored thread (spec §8).
+fn reason_code_offset(req: &SignedRequest) -> usize {
+    4 + 2 + 1 + 4 + req.body().len() + 64 + 1 + 1
+}
+
+#[test]
+fn stored_reason_code_must_be_known() {
+    let (p, req, t) = thread_in(ThreadState::Declined);
+    let mut bytes = t.to_bytes().unwrap();
+    let at = reason_code_offset(&req);
+    assert_eq!(bytes[at - 1], 1); // closure: decline
+    assert_eq!(bytes[at], 1); // DECLINE_REASON_OTHER
+    for bad in [0, 8, 0xff] {
+        bytes[at] = bad;
+        assert_eq!(
+            PaymentThread::from_bytes(&bytes, &p.payee_public()),
+            Err(PayError::InvalidField {
+                field: "reason_code",
+                reason: "unknown or unspecified",
+            })
+        );
+    }
 }

@@ -5,8 +5,10 @@
 #[path = "support/gen.rs"]
 mod generator;
 
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use remit_pay::*;
+use remit_session::VerifiedIdentity;
+use remit_wire::session::IdentityKey;
 use serde_json::Value;
 
 fn dir() -> std::path::PathBuf {
@@ -30,6 +32,16 @@ fn hex_field(v: &Value, path: &[&str]) -> Vec<u8> {
 fn vectors_are_reproduced_byte_for_byte() {
     let files = generator::generate().unwrap();
     assert_eq!(files.len(), 9);
+    // No stale payment vector on disk that the generator no longer writes.
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("payments-"))
+        .collect();
+    on_disk.sort();
+    let mut generated: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    generated.sort();
+    assert_eq!(on_disk, generated);
     for (name, text) in files {
         let on_disk = std::fs::read_to_string(dir().join(&name))
             .unwrap_or_else(|e| panic!("{name}: {e} (run the gen_vectors example)"));
@@ -37,18 +49,41 @@ fn vectors_are_reproduced_byte_for_byte() {
     }
 }
 
+fn key32(v: &Value, path: &[&str]) -> [u8; 32] {
+    hex_field(v, path).try_into().unwrap()
+}
+
+/// The payee identity as the vector states it, checked like any received identity: the binding
+/// signature verifies, the secret seed belongs to the public key, the fingerprint is recomputed.
+fn payee_of(v: &Value) -> VerifiedIdentity {
+    let wire = IdentityKey {
+        signing_key: key32(v, &["identity", "payee_ed25519_public"]),
+        agreement_key: key32(v, &["identity", "payee_x25519_public"]),
+        binding_signature: hex_field(v, &["identity", "payee_binding_signature"])
+            .try_into()
+            .unwrap(),
+    };
+    let payee = VerifiedIdentity::verify(&wire).unwrap();
+    let seed = key32(v, &["identity", "payee_ed25519_secret_seed"]);
+    assert_eq!(
+        SigningKey::from_bytes(&seed).verifying_key().as_bytes(),
+        payee.signing_key()
+    );
+    assert_eq!(
+        hex_field(v, &["identity", "payee_fingerprint"]),
+        payee.fingerprint().as_bytes().to_vec()
+    );
+    payee
+}
+
 #[test]
 fn vector_documents_verify_and_open() {
-    let key = SigningKey::from_bytes(&generator::PAYEE_SECRET);
-    let payee = PeerIdentity::new(key.verifying_key(), &generator::PAYEE_DH_PUB);
+    let payee = payee_of(&load("payments-request.json"));
     for name in [
         "request", "invoice", "notice", "refund", "receipt", "decline", "cancel", "error",
     ] {
         let v = load(&format!("payments-{name}.json"));
-        assert_eq!(
-            hex_field(&v, &["identity", "payee_fingerprint"]),
-            payee.fingerprint().0.to_vec()
-        );
+        assert_eq!(payee_of(&v), payee, "{name}: same payee in every vector");
         let received = open(&hex_field(&v, &["content"]), &payee).unwrap();
         assert_eq!(received.message_id.to_vec(), hex_field(&v, &["message_id"]));
         for doc in ["request", "receipt"] {
@@ -63,10 +98,28 @@ fn vector_documents_verify_and_open() {
                 } else {
                     RECEIPT_SIGNATURE_CONTEXT
                 };
-                assert_eq!(
-                    signed_statement(context, &DocumentDigest::of(&body)),
-                    hex_field(&v, &[doc, "statement"])
-                );
+                let statement = signed_statement(context, &DocumentDigest::of(&body));
+                assert_eq!(statement, hex_field(&v, &[doc, "statement"]));
+                // Independently of remit-session: plain Ed25519 over the statement.
+                let signature: [u8; 64] = hex_field(&v, &[doc, "signature"]).try_into().unwrap();
+                VerifyingKey::from_bytes(payee.signing_key())
+                    .unwrap()
+                    .verify_strict(&statement, &Signature::from_bytes(&signature))
+                    .unwrap();
+            }
+        }
+        if let Some(code) = v.get("reason_code") {
+            let code = code.as_str().unwrap();
+            match &received.body {
+                Incoming::Payment(PaymentMessage::Decline(d)) => {
+                    assert_eq!(code, "DECLINE_REASON_UNKNOWN_PAYEE");
+                    assert_eq!(d.reason_code, DeclineReason::UnknownPayee);
+                }
+                Incoming::Payment(PaymentMessage::Cancel(c)) => {
+                    assert_eq!(code, "CANCEL_REASON_ISSUED_IN_ERROR");
+                    assert_eq!(c.reason_code, CancelReason::IssuedInError);
+                }
+                other => panic!("{name}: reason_code on {other:?}"),
             }
         }
         if let Some(display) = v.get("display") {

@@ -16,8 +16,10 @@ use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::{
-    error::{HandshakeError, PreKeyError},
-    identity::{Fingerprint, IdentityKeyPair, VerifiedIdentity},
+    error::{HandshakeError, PreKeyError, SignError},
+    identity::{
+        Fingerprint, IdentityKeyPair, VerifiedIdentity, check_statement_context, statement,
+    },
     kdf::{RootKey, diffie_hellman, x3dh_secret},
     prekeys::{KeyPair, SignedPreKeyPair, VerifiedBundle},
     session::{PendingPreKey, Session},
@@ -111,6 +113,27 @@ impl Account {
     #[must_use]
     pub fn fingerprint(&self) -> Fingerprint {
         self.identity.public().fingerprint()
+    }
+
+    /// Signs a statement of a layer above the session (a payment request, a receipt) with the
+    /// identity's Ed25519 key: the signature is over exactly `context ‖ digest`, where `digest`
+    /// is the caller's 32-byte hash of its document. The peer checks it with
+    /// [`VerifiedIdentity::verify_statement`]. spec/handshake.md §3.5.
+    ///
+    /// This is the only way to sign with the identity key from outside this crate, and it is
+    /// narrow on purpose: `context` must start with `"remit.v1."`, end with exactly one 0x00
+    /// byte (no other 0x00), be at most `MAX_STATEMENT_CONTEXT_LEN` (64) bytes, and not be one
+    /// of the session's own contexts. With those rules a statement signed here can never equal
+    /// a binding or signed-prekey statement: the contexts differ (each context is recoverable
+    /// as the bytes up to the first 0x00) and so do the fixed lengths (`context ‖ 32` against
+    /// `context ‖ 64` and `context ‖ 44`). Different layers must register different contexts
+    /// (spec/README.md §1.3). Ed25519 signing is deterministic: no randomness is needed.
+    ///
+    /// # Errors
+    /// A [`SignError`] naming the rule `context` breaks; nothing is signed.
+    pub fn sign_statement(&self, context: &[u8], digest: &[u8; 32]) -> Result<[u8; 64], SignError> {
+        check_statement_context(context)?;
+        Ok(self.identity.sign(&statement(context, digest)))
     }
 
     /// The current signed prekey, as published.
@@ -674,5 +697,129 @@ mod tests {
             assert!(!shown.contains(&hex::encode(s)), "{shown}");
         }
         assert!(shown.contains(&bob.fingerprint().to_string()));
+    }
+
+    const CONTEXT: &[u8] = b"remit.v1.payment-request\0";
+
+    #[test]
+    fn sign_statement_round_trips_and_signs_exactly_context_and_digest() {
+        let mut rng = rng();
+        let alice = Account::new(&mut rng, NOW);
+        let digest = [0x42; 32];
+        let sig = alice.sign_statement(CONTEXT, &digest).unwrap();
+        assert!(alice.identity().verify_statement(CONTEXT, &digest, &sig));
+        // Exactly context ‖ digest, as any Ed25519 library checks it.
+        let mut message = CONTEXT.to_vec();
+        message.extend_from_slice(&digest);
+        let key = ed25519_dalek::VerifyingKey::from_bytes(alice.identity().signing_key()).unwrap();
+        key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&sig))
+            .unwrap();
+        // Deterministic.
+        assert_eq!(alice.sign_statement(CONTEXT, &digest).unwrap(), sig);
+    }
+
+    #[test]
+    fn verify_statement_rejects_wrong_context_digest_signer_or_signature() {
+        let mut rng = rng();
+        let alice = Account::new(&mut rng, NOW);
+        let bob = Account::new(&mut rng, NOW);
+        let digest = [0x42; 32];
+        let sig = alice.sign_statement(CONTEXT, &digest).unwrap();
+        let id = alice.identity();
+        assert!(!id.verify_statement(b"remit.v1.receipt\0", &digest, &sig));
+        assert!(!id.verify_statement(b"remit.v1.payment-request", &digest, &sig));
+        let mut other = digest;
+        other[31] ^= 1;
+        assert!(!id.verify_statement(CONTEXT, &other, &sig));
+        assert!(!bob.identity().verify_statement(CONTEXT, &digest, &sig));
+        let mut flipped = sig;
+        flipped[0] ^= 1;
+        assert!(!id.verify_statement(CONTEXT, &digest, &flipped));
+    }
+
+    #[test]
+    fn sign_statement_refuses_bad_contexts() {
+        let mut rng = rng();
+        let alice = Account::new(&mut rng, NOW);
+        let before = alice.to_bytes();
+        let digest = [7; 32];
+        let cases: [(&[u8], SignError); 7] = [
+            (b"remit.v2.receipt\0", SignError::MissingPrefix),
+            (b"", SignError::MissingPrefix),
+            (b"remit.v1.receipt", SignError::MissingTerminator),
+            (b"remit.v1.receipt\0\0", SignError::InteriorNul),
+            (b"remit.v1.rec\0eipt\0", SignError::InteriorNul),
+            (
+                &[b"remit.v1.".as_slice(), &[b'a'; 55], b"\0"].concat(),
+                SignError::TooLong { len: 65, max: 64 },
+            ),
+            (b"remit.v1.identity-binding\0", SignError::ReservedContext),
+        ];
+        for (context, error) in cases {
+            assert_eq!(
+                alice.sign_statement(context, &digest),
+                Err(error),
+                "{}",
+                String::from_utf8_lossy(context)
+            );
+        }
+        // Exactly 64 bytes is accepted.
+        let longest = [b"remit.v1.".as_slice(), &[b'a'; 54], b"\0"].concat();
+        assert_eq!(longest.len(), crate::MAX_STATEMENT_CONTEXT_LEN);
+        let sig = alice.sign_statement(&longest, &digest).unwrap();
+        assert!(alice.identity().verify_statement(&longest, &digest, &sig));
+        assert_eq!(*alice.to_bytes(), *before);
+    }
+
+    #[test]
+    fn sign_statement_refuses_every_session_context() {
+        let mut rng = rng();
+        let alice = Account::new(&mut rng, NOW);
+        let session_contexts: [&[u8]; 7] = [
+            b"remit.v1.identity-binding\0",
+            b"remit.v1.signed-prekey\0",
+            b"remit.v1.fingerprint\0",
+            b"remit.v1.safety-number\0",
+            b"remit.v1.x3dh\0",
+            b"remit.v1.ratchet-root\0",
+            b"remit.v1.message-keys\0",
+        ];
+        for context in session_contexts {
+            assert_eq!(
+                alice.sign_statement(context, &[0; 32]),
+                Err(SignError::ReservedContext)
+            );
+            // Nor does a session context verify through verify_statement.
+            let sig = alice.identity.sign(&statement(context, &[0; 32]));
+            assert!(!alice.identity().verify_statement(context, &[0; 32], &sig));
+        }
+        // The list matches the real statements and KDF infos.
+        let spk = crate::prekeys::signed_prekey_statement(1, NOW, &[0; 32]);
+        assert_eq!(&spk[..23], session_contexts[1]);
+        assert_eq!(crate::kdf::INFO_X3DH, session_contexts[4]);
+        assert_eq!(crate::kdf::INFO_ROOT, session_contexts[5]);
+        assert_eq!(crate::kdf::INFO_MESSAGE_KEYS, session_contexts[6]);
+    }
+
+    #[test]
+    fn a_statement_never_equals_a_binding_or_signed_prekey_statement() {
+        // The binding statement is 90 bytes and the signed-prekey statement 67; a statement of
+        // another layer with the same length has a context that is not a session context, and
+        // its first 0x00 is elsewhere.
+        let mut rng = rng();
+        let alice = Account::new(&mut rng, NOW);
+        let spk = crate::prekeys::signed_prekey_statement(1, NOW, &[0; 32]);
+        let mut binding = b"remit.v1.identity-binding\0".to_vec();
+        binding.extend_from_slice(alice.identity().signing_key());
+        binding.extend_from_slice(alice.identity().agreement_key());
+        for session_statement in [binding.as_slice(), spk.as_slice()] {
+            let first_nul = session_statement.iter().position(|b| *b == 0).unwrap();
+            let context = &session_statement[..=first_nul];
+            assert_eq!(
+                alice.sign_statement(context, &[0; 32]),
+                Err(SignError::ReservedContext)
+            );
+            assert_ne!(session_statement.len(), context.len() + 32);
+        }
     }
 }

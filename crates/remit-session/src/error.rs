@@ -151,3 +151,32 @@ pub enum PreKeyError {
         max: usize,
     },
 }
+
+/// Why [`Account::sign_statement`](crate::Account::sign_statement) refused a context. Nothing
+/// was signed. Each variant is a mistake of the calling layer, never of a peer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// The context contains a 0x00 byte before its terminator (so it would have a prefix that is
+    /// itself a complete context).
+    #[error("context contains a 0x00 byte before its end")]
+    InteriorNul,
+    /// The context does not start with `"remit.v1."`.
+    #[error("context does not start with \"remit.v1.\"")]
+    MissingPrefix,
+    /// The context does not end with a 0x00 byte.
+    #[error("context does not end with a 0x00 byte")]
+    MissingTerminator,
+    /// The context is one of the session layer's own contexts (identity binding, signed prekey,
+    /// fingerprint, safety number, X3DH, ratchet root, message keys).
+    #[error("context is reserved by the session layer")]
+    ReservedContext,
+    /// The context is longer than `MAX_STATEMENT_CONTEXT_LEN`.
+    #[error("context of {len} bytes exceeds the limit of {max}")]
+    TooLong {
+        /// Its length.
+        len: usize,
+        /// `MAX_STATEMENT_CONTEXT_LEN`.
+        max: usize,
+    },
+}

@@ -7,6 +7,8 @@
 //! safety number     = digits(smaller fingerprint) ‖ digits(other fingerprint), where
 //!   digits(fp)      = six 5-digit groups: first 30 bytes of SHA-512("remit.v1.safety-number\0" ‖ fp)
 //!                     as six big-endian u40 chunks, each mod 100000
+//! statement         = context ‖ digest (32 bytes), signed for the layers above (spec/handshake.md
+//!                     §3.5); context = "remit.v1." ‖ name ‖ 0x00, ≤ 64 bytes, not a session context
 //! ```
 
 use core::fmt;
@@ -17,11 +19,84 @@ use remit_wire::session::IdentityKey;
 use sha2::{Digest, Sha256, Sha512};
 use x25519_dalek::{PublicKey, StaticSecret};
 
-use crate::error::HandshakeError;
+use crate::error::{HandshakeError, SignError};
 
 const BINDING_CONTEXT: &[u8] = b"remit.v1.identity-binding\0";
 const FINGERPRINT_CONTEXT: &[u8] = b"remit.v1.fingerprint\0";
 const SAFETY_NUMBER_CONTEXT: &[u8] = b"remit.v1.safety-number\0";
+
+/// Longest context accepted for a statement of another layer
+/// ([`Account::sign_statement`](crate::Account::sign_statement)): 64 bytes, so a statement is at
+/// most 96 bytes and the contexts stay short, readable ASCII names.
+pub const MAX_STATEMENT_CONTEXT_LEN: usize = 64;
+
+/// Every context of a statement of another layer starts with this.
+const STATEMENT_CONTEXT_PREFIX: &[u8] = b"remit.v1.";
+
+/// The session layer's own contexts (spec/handshake.md §2.4), refused for statements of other
+/// layers. The signed-prekey context is written out here because prekeys.rs keeps its constant
+/// private; a unit test checks that it is the prefix of the real signed-prekey statement.
+const SESSION_CONTEXTS: [&[u8]; 7] = [
+    BINDING_CONTEXT,
+    b"remit.v1.signed-prekey\0",
+    FINGERPRINT_CONTEXT,
+    SAFETY_NUMBER_CONTEXT,
+    crate::kdf::INFO_X3DH,
+    crate::kdf::INFO_ROOT,
+    crate::kdf::INFO_MESSAGE_KEYS,
+];
+
+/// Checks the context of a statement of another layer (spec/handshake.md §3.5).
+///
+/// Why such a statement can never be mistaken for one of the session's own signed statements
+/// (the binding statement `"remit.v1.identity-binding\0" ‖ 64 bytes`, 90 bytes in all, and the
+/// signed-prekey statement `"remit.v1.signed-prekey\0" ‖ 44 bytes`, 67 bytes):
+///
+/// 1. *Distinct contexts.* Every context here and every session context contains exactly one
+///    0x00 byte, its last. So the context of any signed message is recoverable as "the bytes up
+///    to and including the first 0x00", and two statements that are equal as byte strings have
+///    the same context. The session's contexts are refused, so a statement of another layer
+///    never has a session context, and no byte string is both.
+/// 2. *Different fixed lengths.* Even for one context, a statement of another layer is always
+///    `context ‖ 32 bytes`, while the binding statement is `context ‖ 64 bytes` and the
+///    signed-prekey statement `context ‖ 44 bytes`: the same context could not produce the same
+///    bytes anyway.
+///
+/// The hash and KDF contexts (fingerprint, safety number, X3DH, ratchet root, message keys) are
+/// never signed; they are refused too so that no Ed25519 statement ever shares a prefix with a
+/// hash or KDF input of this layer.
+pub(crate) fn check_statement_context(context: &[u8]) -> Result<(), SignError> {
+    if context.len() > MAX_STATEMENT_CONTEXT_LEN {
+        return Err(SignError::TooLong {
+            len: context.len(),
+            max: MAX_STATEMENT_CONTEXT_LEN,
+        });
+    }
+    if !context.starts_with(STATEMENT_CONTEXT_PREFIX) {
+        return Err(SignError::MissingPrefix);
+    }
+    let Some((&last, body)) = context.split_last() else {
+        return Err(SignError::MissingTerminator);
+    };
+    if last != 0 {
+        return Err(SignError::MissingTerminator);
+    }
+    if body.contains(&0) {
+        return Err(SignError::InteriorNul);
+    }
+    if SESSION_CONTEXTS.contains(&context) {
+        return Err(SignError::ReservedContext);
+    }
+    Ok(())
+}
+
+/// `context ‖ digest`, for a context that passed [`check_statement_context`] (≤ 96 bytes).
+pub(crate) fn statement(context: &[u8], digest: &[u8; 32]) -> Vec<u8> {
+    let mut s = Vec::with_capacity(context.len().saturating_add(digest.len()));
+    s.extend_from_slice(context);
+    s.extend_from_slice(digest);
+    s
+}
 
 /// A public identity whose binding signature has been verified (a proof value: the only
 /// constructors check the signature).
@@ -82,6 +157,22 @@ impl VerifiedIdentity {
         Fingerprint(h.finalize().into())
     }
 
+    /// Verifies a statement of another layer signed by this identity with
+    /// [`Account::sign_statement`](crate::Account::sign_statement): `signature` over exactly
+    /// `context ‖ digest`, with `verify_strict`. False if the signature does not verify, or if
+    /// `context` is one that `sign_statement` refuses (so a session statement can never be
+    /// accepted through this method).
+    #[must_use]
+    pub fn verify_statement(
+        &self,
+        context: &[u8],
+        digest: &[u8; 32],
+        signature: &[u8; 64],
+    ) -> bool {
+        check_statement_context(context).is_ok()
+            && self.verify_signature(&statement(context, digest), signature)
+    }
+
     /// Verifies an Ed25519 signature by this identity (`verify_strict`).
     pub(crate) fn verify_signature(&self, message: &[u8], signature: &[u8; 64]) -> bool {
         VerifyingKey::from_bytes(&self.key.signing_key).is_ok_and(|verifying_key| {
@@ -106,6 +197,14 @@ impl fmt::Debug for VerifiedIdentity {
 pub struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
+    /// A fingerprint as read off the wire (for example the `payee` field of a payment request).
+    /// It names an identity; it proves nothing until compared with a [`VerifiedIdentity`]'s
+    /// [`VerifiedIdentity::fingerprint`].
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// The fingerprint bytes.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8; 32] {
@@ -397,5 +496,12 @@ mod tests {
             expected.push_str(&format!("{:05}", v % 100_000));
         }
         assert_eq!(core::str::from_utf8(&out).unwrap(), expected);
+    }
+
+    #[test]
+    fn fingerprint_from_bytes_round_trips() {
+        let fp = pair(1).public().fingerprint();
+        assert_eq!(Fingerprint::from_bytes(*fp.as_bytes()), fp);
+        assert_eq!(Fingerprint::from_bytes([0xab; 32]), Fingerprint([0xab; 32]));
     }
 }

@@ -75,8 +75,10 @@ pub use account::{
     Account, MAX_OLD_SIGNED_PREKEYS, MAX_ONE_TIME_PREKEYS, MAX_SEEN_BASE_KEYS,
     SIGNED_PREKEY_OVERLAP_SECS,
 };
-pub use error::{DecryptError, EncryptError, HandshakeError, PreKeyError, RecordError};
-pub use identity::{Fingerprint, SafetyNumber, VerifiedIdentity, safety_number};
+pub use error::{DecryptError, EncryptError, HandshakeError, PreKeyError, RecordError, SignError};
+pub use identity::{
+    Fingerprint, MAX_STATEMENT_CONTEXT_LEN, SafetyNumber, VerifiedIdentity, safety_number,
+};
 pub use prekeys::VerifiedBundle;
 pub use record::RECORD_VERSION;
 pub use session::Session;

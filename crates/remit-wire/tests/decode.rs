@@ -349,6 +349,7 @@ fn content_round_trips_and_checks_version_and_body() {
             request_id: vec![2; 16],
             request_digest: vec![3; 32],
             reason: "not mine".into(),
+            reason_code: v1::DeclineReason::UnknownPayee.into(),
         })),
     };
     assert_eq!(decode_content(&encode(&content).unwrap()).unwrap(), content);

@@ -12,46 +12,60 @@ use std::collections::HashMap;
 use ed25519_dalek::SigningKey;
 use rand::{SeedableRng, rngs::ChaCha20Rng};
 use remit_pay::*;
+use remit_session::{Account, VerifiedIdentity};
 
 pub const NOW: u64 = 1_700_000_000;
 pub const DAY: u64 = 86_400;
 
 pub struct Parties {
-    pub payee_key: SigningKey,
-    pub payer_key: SigningKey,
+    pub payee_account: Account,
+    pub payer_account: Account,
     pub rng: ChaCha20Rng,
 }
 
-pub const PAYEE_DH: [u8; 32] = [0xAA; 32];
-pub const PAYER_DH: [u8; 32] = [0xBB; 32];
+/// The Ed25519 identity key of `account`, read from its record (spec/ratchet.md §6.3: the seed
+/// is at offset 6). Only tests do this: they forge signatures under the right key with the
+/// wrong statement, which `Account::sign_statement` rightly refuses to make.
+pub fn identity_signing_key(account: &Account) -> SigningKey {
+    let record = account.to_bytes();
+    let key = SigningKey::from_bytes(&record[6..38].try_into().unwrap());
+    assert_eq!(
+        key.verifying_key().as_bytes(),
+        account.identity().signing_key()
+    );
+    key
+}
 
 impl Parties {
     pub fn new(seed: u64) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         Self {
-            payee_key: SigningKey::generate(&mut rng),
-            payer_key: SigningKey::generate(&mut rng),
+            payee_account: Account::new(&mut rng, NOW),
+            payer_account: Account::new(&mut rng, NOW),
             rng,
         }
     }
 
     pub fn payee(&self) -> LocalIdentity<'_> {
-        LocalIdentity::new(&self.payee_key, &PAYEE_DH)
+        LocalIdentity::new(&self.payee_account)
     }
 
     pub fn payer(&self) -> LocalIdentity<'_> {
-        LocalIdentity::new(&self.payer_key, &PAYER_DH)
+        LocalIdentity::new(&self.payer_account)
     }
 
-    pub fn payee_public(&self) -> PeerIdentity {
-        self.payee().public().clone()
+    pub fn payee_public(&self) -> VerifiedIdentity {
+        *self.payee_account.identity()
+    }
+
+    pub fn payee_key(&self) -> SigningKey {
+        identity_signing_key(&self.payee_account)
     }
 
     pub fn request(&mut self, amount: &str, allow_partial: bool) -> SignedRequest {
         let draft = draft(amount, allow_partial);
-        let key = self.payee_key.clone();
         draft
-            .sign(&LocalIdentity::new(&key, &PAYEE_DH), &mut self.rng)
+            .sign(&LocalIdentity::new(&self.payee_account), &mut self.rng)
             .unwrap()
     }
 
@@ -61,8 +75,7 @@ impl Parties {
         d.amount = Money::parse("101.76 USD").unwrap();
         d.expires_at = NOW + 60 * DAY;
         d.invoice = Some(inv);
-        let key = self.payee_key.clone();
-        d.sign(&LocalIdentity::new(&key, &PAYEE_DH), &mut self.rng)
+        d.sign(&LocalIdentity::new(&self.payee_account), &mut self.rng)
             .unwrap()
     }
 
@@ -95,9 +108,8 @@ impl Parties {
         outcome: ReceiptOutcome,
         received: &Money,
     ) -> SignedReceipt {
-        let key = self.payee_key.clone();
         SignedReceipt::sign(
-            &LocalIdentity::new(&key, &PAYEE_DH),
+            &LocalIdentity::new(&self.payee_account),
             request,
             ids,
             outcome,

@@ -1,22 +1,19 @@
 //! The known-answer vector generator, shared by `examples/gen_vectors.rs` (which writes
 //! spec/vectors/payments-*.json) and `tests/vectors.rs` (which regenerates them and compares
-//! byte for byte). Everything is derived from fixed keys and a seeded ChaCha20Rng.
+//! byte for byte). Everything is derived from one seeded ChaCha20Rng: first the payee's
+//! `remit_session::Account`, then every id, in order.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use ed25519_dalek::SigningKey;
 use rand::{SeedableRng, rngs::ChaCha20Rng};
 use remit_pay::{
-    AdjustmentDraft, Decline, DocumentDigest, InvoiceDraft, LineDraft, LocalIdentity, Money,
-    Notice, PayError, PaymentMessage, PaymentMethod, ProtocolErrorReply, RECEIPT_SIGNATURE_CONTEXT,
-    REQUEST_SIGNATURE_CONTEXT, ReceiptOutcome, RequestDraft, Settlement, SignedReceipt,
-    SignedRequest, content_for, content_for_error, new_id, signed_statement,
+    AdjustmentDraft, CancelReason, Decline, DeclineReason, DocumentDigest, InvoiceDraft, LineDraft,
+    LocalIdentity, Money, Notice, PayError, PaymentMessage, PaymentMethod, ProtocolErrorReply,
+    RECEIPT_SIGNATURE_CONTEXT, REQUEST_SIGNATURE_CONTEXT, ReceiptOutcome, RequestDraft, Settlement,
+    SignedReceipt, SignedRequest, content_for, content_for_error, new_id, signed_statement,
 };
+use remit_session::Account;
 use serde_json::{Value, json};
 
-/// Secret-key seed of the payee (Alice) in every vector.
-pub(crate) const PAYEE_SECRET: [u8; 32] = [0x01; 32];
-/// X25519 public key of the payee (only its fingerprint matters here).
-pub(crate) const PAYEE_DH_PUB: [u8; 32] = [0x02; 32];
 /// The clock of every vector.
 pub(crate) const NOW: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 /// The rng seed.
@@ -45,13 +42,19 @@ fn signed(kind: &str, context: &[u8], body: &[u8], signature: &[u8; 64]) -> Valu
 /// Every vector file: (file name, contents).
 pub(crate) fn generate() -> Result<Vec<(String, String)>, PayError> {
     let mut rng = ChaCha20Rng::seed_from_u64(SEED);
-    let key = SigningKey::from_bytes(&PAYEE_SECRET);
-    let payee = LocalIdentity::new(&key, &PAYEE_DH_PUB);
+    let account = Account::new(&mut rng, NOW);
+    let payee = LocalIdentity::new(&account);
+    let public = payee.public();
+    // The Ed25519 seed of IK_sig, so that another implementation can reproduce the
+    // (deterministic) signatures: offset 6 of the account record (spec/ratchet.md §6.3).
+    let record = account.to_bytes();
     let identity = json!({
-        "payee_ed25519_secret_seed": hex::encode(PAYEE_SECRET),
-        "payee_ed25519_public": hex::encode(key.verifying_key().as_bytes()),
-        "payee_x25519_public": hex::encode(PAYEE_DH_PUB),
-        "payee_fingerprint": hex::encode(payee.public().fingerprint().0),
+        "account": format!("remit_session::Account::new(rng, {NOW}), the first use of rng"),
+        "payee_ed25519_secret_seed": hex::encode(&record[6..38]),
+        "payee_ed25519_public": hex::encode(public.signing_key()),
+        "payee_x25519_public": hex::encode(public.agreement_key()),
+        "payee_binding_signature": hex::encode(public.as_wire().binding_signature),
+        "payee_fingerprint": hex::encode(public.fingerprint().as_bytes()),
         "now": NOW,
         "rng": format!("ChaCha20Rng::seed_from_u64({SEED:#x})"),
     });
@@ -169,8 +172,8 @@ pub(crate) fn generate() -> Result<Vec<(String, String)>, PayError> {
         NOW + 3600,
         &mut rng,
     )?;
-    let decline = Decline::new(&request, "I don't know you")?;
-    let cancel = remit_pay::Cancel::new(&request, "Wrong amount")?;
+    let decline = Decline::new(&request, DeclineReason::UnknownPayee, "I don't know you")?;
+    let cancel = remit_pay::Cancel::new(&request, CancelReason::IssuedInError, "Wrong amount")?;
     let error_reply = ProtocolErrorReply::for_error(new_id(&mut rng), &PayError::BadSignature);
 
     let mut files = Vec::new();
@@ -249,8 +252,11 @@ pub(crate) fn generate() -> Result<Vec<(String, String)>, PayError> {
     let id = msg_id(&mut rng);
     put(
         "decline",
-        "A Decline of the request vector.",
+        "A Decline (reason code UNKNOWN_PAYEE) of the request vector.",
         json!({
+            "reason_code": remit_wire::v1::DeclineReason::try_from(decline.to_wire().reason_code)
+                .map(|c| c.as_str_name())
+                .unwrap_or_default(),
             "message_id": hex::encode(id),
             "content": content_hex(id, &decline.clone().into()),
         }),
@@ -258,8 +264,11 @@ pub(crate) fn generate() -> Result<Vec<(String, String)>, PayError> {
     let id = msg_id(&mut rng);
     put(
         "cancel",
-        "A Cancel of the request vector.",
+        "A Cancel (reason code ISSUED_IN_ERROR) of the request vector.",
         json!({
+            "reason_code": remit_wire::v1::CancelReason::try_from(cancel.to_wire().reason_code)
+                .map(|c| c.as_str_name())
+                .unwrap_or_default(),
             "message_id": hex::encode(id),
             "content": content_hex(id, &cancel.clone().into()),
         }),
