@@ -44,7 +44,7 @@ fn vectors_are_reproduced_byte_for_byte() {
     assert_eq!(on_disk, generated);
     for (name, text) in files {
         let on_disk = std::fs::read_to_string(dir().join(&name))
-            .unwrap_or_else(|e| panic!("{name}: {e} (run the gen_vectors example)"));
+            .unwrap_or_else(|e| panic!("{name}: {e} (run `cargo run -p remit-pay --example payment_vectors -- spec/vectors`)"));
         assert_eq!(on_disk, text, "{name} differs from the generator");
     }
 }

@@ -1,4 +1,4 @@
-//! The known-answer vector generator, shared by `examples/gen_vectors.rs` (which writes
+//! The known-answer vector generator, shared by `examples/payment_vectors.rs` (which writes
 //! spec/vectors/payments-*.json) and `tests/vectors.rs` (which regenerates them and compares
 //! byte for byte). Everything is derived from one seeded ChaCha20Rng: first the payee's
 //! `remit_session::Account`, then every id, in order.

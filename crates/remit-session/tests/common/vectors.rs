@@ -1,6 +1,6 @@
 //! Generates the known-answer vectors of `spec/vectors/session-*.json`.
 //!
-//! Shared by `examples/gen_vectors.rs` (which writes the files) and `tests/vectors.rs` (which
+//! Shared by `examples/session_vectors.rs` (which writes the files) and `tests/vectors.rs` (which
 //! regenerates them and checks every value). All randomness comes from
 //! `ChaCha20Rng::seed_from_u64(seed)`; every key is one 32-byte draw (`fill_bytes`) from it,
 //! which the `Recorder` logs so the private keys can be written out.

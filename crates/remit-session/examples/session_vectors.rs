@@ -1,6 +1,6 @@
 //! Writes the remit-session known-answer vectors.
 //!
-//! `cargo run -p remit-session --example gen_vectors -- spec/vectors`
+//! `cargo run -p remit-session --example session_vectors -- spec/vectors`
 //! (the directory argument is relative to the workspace root when run from there).
 
 #[path = "../tests/common/vectors.rs"]

@@ -1,4 +1,4 @@
-//! Writes the payment known-answer vectors: `cargo run -p remit-pay --example gen_vectors --
+//! Writes the payment known-answer vectors: `cargo run -p remit-pay --example payment_vectors --
 //! spec/vectors`. tests/vectors.rs regenerates them and compares byte for byte.
 
 #[path = "../tests/support/gen.rs"]

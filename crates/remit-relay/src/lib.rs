@@ -1,0 +1,33 @@
+//! The Remit relay: a QUIC store-and-forward server with durable mailboxes and a prekey
+//! directory. It sees only envelopes (spec/relay.md; threat model in spec/README.md §3.1).
+//!
+//! ```text
+//!   client ──QUIC (ALPN remit/1, TLS 1.3, one bidi stream of length-prefixed frames)──┐
+//!                                                                                     ▼
+//!   server.rs   quinn shell: accept, TLS exporter, frame codec, delivery task per connection
+//!       │  frame bodies, store results ▲ Actions
+//!       ▼                              │
+//!   core.rs     RelayConnection: sans-IO per-connection rules (auth, ownership, limits)
+//!       │ StoreOps
+//!       ▼
+//!   store/      Store trait · SqliteStore (WAL, FULL, group commit) · conformance suite
+//! ```
+//!
+//! Delivery: after authentication a connection drains its mailbox in sequence order from the
+//! store, in pages of [`limits::DELIVERY_BATCH`], then waits for a wake-up that every
+//! committed `Send` to that identity triggers. The store is the truth, the wake-up a hint, so
+//! push and backlog drain are one code path and relay memory does not grow with queue length.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod client;
+pub mod core;
+pub mod limits;
+pub mod rate;
+pub mod server;
+pub mod store;
+#[doc(hidden)]
+pub mod testkit;
+
+/// The ALPN protocol id of the relay protocol.
+pub const ALPN: &[u8] = b"remit/1";

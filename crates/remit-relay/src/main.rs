@@ -1,0 +1,163 @@
+//! `remit-relay`: run a Remit relay.
+//!
+//! ```text
+//! remit-relay --listen 127.0.0.1:4433 --data-dir ./relay-data
+//! ```
+//! On first start it generates a self-signed certificate in the data directory and prints its
+//! SHA-256 fingerprint, which clients pin.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::Parser;
+use remit_relay::{
+    limits::Limits,
+    server::{Relay, RelayConfig},
+};
+use serde::Deserialize;
+
+/// Command-line flags; each overrides the same key of the config file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "remit-relay",
+    version,
+    about = "Remit relay: QUIC store-and-forward server"
+)]
+struct Args {
+    /// UDP address to listen on.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory for the database and the generated certificate.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file (listen, data_dir, cert, key, [limits]).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// PEM certificate chain (with --key) instead of the generated self-signed certificate.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key for --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+}
+
+/// The TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    limits: Limits,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:4433";
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let file = match &args.config {
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|s| toml::from_str::<FileConfig>(&s).map_err(|e| e.to_string()))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("remit-relay: config {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => FileConfig::default(),
+    };
+    let listen = args
+        .listen
+        .or(file.listen)
+        .or_else(|| DEFAULT_LISTEN.parse().ok());
+    let Some(listen) = listen else {
+        return ExitCode::from(2);
+    };
+    let cert = match (args.cert.or(file.cert), args.key.or(file.key)) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => {
+            eprintln!("remit-relay: cert and key go together");
+            return ExitCode::from(2);
+        }
+    };
+    let config = RelayConfig {
+        listen,
+        data_dir: args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("remit-relay-data")),
+        cert,
+        limits: file.limits,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("remit-relay: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: RelayConfig) -> ExitCode {
+    let data_dir = config.data_dir.clone();
+    let relay = match Relay::start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("remit-relay: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Machine-readable first lines: tests and scripts read them from stdout.
+    println!("listening {}", relay.local_addr());
+    println!("fingerprint {}", hex::encode(relay.fingerprint()));
+    tracing::info!(
+        address = %relay.local_addr(),
+        fingerprint = %hex::encode(relay.fingerprint()),
+        data_dir = %data_dir.display(),
+        "relay started"
+    );
+    wait_for_signal().await;
+    tracing::info!("signal received; finishing in-flight requests");
+    relay.shutdown().await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,711 @@
+//! The quinn shell around [`crate::core`]: TLS and QUIC setup, one task per connection, one
+//! delivery task per authenticated connection, the periodic TTL purge, graceful shutdown.
+//!
+//! Wire: the client opens one bidirectional stream and sends length-prefixed `ClientFrame`s
+//! (`remit_wire::encode_frame`); the relay answers and pushes `ServerFrame`s on the same
+//! stream. Requests are pipelined: the relay submits each store operation as soon as its
+//! frame is read (in frame order, see the ordering contract of [`crate::store`]) and answers
+//! when it completes, so one connection keeps many envelopes in one group commit.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use quinn::{VarInt, crypto::rustls::QuicServerConfig};
+use rand::Rng as _;
+use remit_wire::{DecodeError, FrameDecoder, encode_frame, limits::MAX_FRAME_LEN, v1};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use sha2::{Digest, Sha256};
+use tokio::{
+    sync::{Notify, mpsc, watch},
+    task::JoinSet,
+};
+
+use crate::{
+    ALPN,
+    auth::{EXPORTER_LABEL, EXPORTER_LEN, NONCE_LEN},
+    core::{
+        Action, CloseReason, ConnectionParams, Now, RelayConnection, StoreOp, StoreOutcome,
+        deliver_frame, queue_empty_frame,
+    },
+    limits::{DELIVERY_BATCH, Limits, MAX_IN_FLIGHT_REQUESTS, PURGE_BATCH},
+    rate::RateLimiter,
+    store::{IdentityId, SqliteStore, Store, StoreError},
+};
+
+/// Time a client has after the QUIC handshake to open its stream.
+pub const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for connections to finish their in-flight requests.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How often expired envelopes are purged.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Encoded frames queued for one connection's writer before producers wait (backpressure
+/// towards the delivery task and the request loop, never towards other connections).
+pub const OUT_QUEUE_FRAMES: usize = 1024;
+
+/// Idle timeout: a silent client is dropped after this; clients send keep-alives at a third.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// File names in the data directory.
+const DB_FILE: &str = "relay.sqlite3";
+const CERT_FILE: &str = "cert.pem";
+const KEY_FILE: &str = "key.pem";
+
+/// Where the relay listens and keeps its data.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// UDP address to bind.
+    pub listen: SocketAddr,
+    /// Directory for the database and the generated certificate.
+    pub data_dir: PathBuf,
+    /// A PEM certificate chain and key to use instead of the generated self-signed one.
+    pub cert: Option<(PathBuf, PathBuf)>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// File or socket I/O.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The certificate or key could not be read.
+    #[error("certificate: {0}")]
+    Pem(#[from] rustls::pki_types::pem::Error),
+    /// Certificate generation failed.
+    #[error("certificate generation: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// rustls refused the configuration.
+    #[error("tls: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The certificate file holds no certificate.
+    #[error("no certificate in {0}")]
+    NoCertificate(PathBuf),
+    /// No TLS 1.3 cipher suite usable by QUIC.
+    #[error("tls configuration has no QUIC cipher suite")]
+    NoQuicSuite,
+}
+
+/// A running relay.
+#[derive(Debug)]
+pub struct Relay {
+    local_addr: SocketAddr,
+    fingerprint: [u8; 32],
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    /// Opens the store, loads or generates the certificate, binds, and starts serving.
+    ///
+    /// # Errors
+    /// Any [`ServerError`].
+    pub async fn start(config: RelayConfig) -> Result<Self, ServerError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = SqliteStore::open(config.data_dir.join(DB_FILE))?;
+        let (certs, key) = load_or_generate_certificate(&config.data_dir, config.cert.as_ref())?;
+        let fingerprint = certificate_fingerprint(
+            certs
+                .first()
+                .ok_or_else(|| ServerError::NoCertificate(config.data_dir.join(CERT_FILE)))?,
+        );
+        let endpoint = quinn::Endpoint::server(server_config(certs, key)?, config.listen)?;
+        let local_addr = endpoint.local_addr()?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let limits = Arc::new(config.limits.clamped());
+        let shared = Arc::new(Shared {
+            rates: Arc::new(RateLimiter::new(&limits)),
+            limits,
+            hub: Hub::default(),
+        });
+        let task = tokio::spawn(serve(endpoint, store, shared, shutdown_rx));
+        Ok(Self {
+            local_addr,
+            fingerprint,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// SHA-256 of the relay's certificate (DER), for clients to pin.
+    #[must_use]
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// Stops accepting, lets connections finish their in-flight requests (at most
+    /// [`SHUTDOWN_GRACE`]), closes them, and waits until every accepted commit is done.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// SHA-256 of a DER certificate.
+#[must_use]
+pub fn certificate_fingerprint(cert: &CertificateDer<'_>) -> [u8; 32] {
+    Sha256::digest(cert.as_ref()).into()
+}
+
+/// Loads the given PEM files, or `cert.pem`/`key.pem` from `data_dir`, generating a
+/// self-signed pair there on first start.
+///
+/// # Errors
+/// [`ServerError::Io`], [`ServerError::Pem`], [`ServerError::Generate`].
+pub fn load_or_generate_certificate(
+    data_dir: &Path,
+    given: Option<&(PathBuf, PathBuf)>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ServerError> {
+    let (cert_path, key_path) = match given {
+        Some((c, k)) => (c.clone(), k.clone()),
+        None => {
+            let c = data_dir.join(CERT_FILE);
+            let k = data_dir.join(KEY_FILE);
+            if !c.exists() || !k.exists() {
+                let ck = rcgen::generate_simple_self_signed(vec![
+                    "localhost".to_owned(),
+                    "remit-relay".to_owned(),
+                ])?;
+                write_private(&k, ck.signing_key.serialize_pem().as_bytes())?;
+                std::fs::write(&c, ck.cert.pem())?;
+            }
+            (c, k)
+        }
+    };
+    let certs = CertificateDer::pem_file_iter(&cert_path)?.collect::<Result<Vec<_>, _>>()?;
+    if certs.is_empty() {
+        return Err(ServerError::NoCertificate(cert_path));
+    }
+    let key = PrivateKeyDer::from_pem_file(&key_path)?;
+    Ok((certs, key))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// The transport settings, tuned for many connections carrying many small messages.
+///
+/// quinn's defaults allow 100 concurrent streams of 1.25 MB each and an unbounded connection
+/// window: about 125 MB of buffering one client can make the relay hold. A relay client uses a
+/// single stream of frames of at most `MAX_FRAME_LEN` (≈ 65 KiB), and the relay reads eagerly,
+/// so a 256 KiB stream window (four maximal frames, or about 800 pipelined 256-byte sends)
+/// keeps a sender at full speed on loopback and LAN while capping a connection at 512 KiB;
+/// 10,000 connections then cannot pin more than 5 GiB even if every peer stalls mid-frame,
+/// and idle ones hold nothing.
+#[must_use]
+pub fn transport_config() -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_bidi_streams(VarInt::from_u32(1));
+    t.max_concurrent_uni_streams(VarInt::from_u32(0));
+    t.stream_receive_window(VarInt::from_u32(256 * 1024));
+    t.receive_window(VarInt::from_u32(512 * 1024));
+    t.send_window(1024 * 1024);
+    t.max_idle_timeout(quinn::IdleTimeout::try_from(IDLE_TIMEOUT).ok());
+    t
+}
+
+fn server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<quinn::ServerConfig, ServerError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = QuicServerConfig::try_from(tls).map_err(|_| ServerError::NoQuicSuite)?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(Arc::new(transport_config()));
+    Ok(config)
+}
+
+struct Shared {
+    limits: Arc<Limits>,
+    rates: Arc<RateLimiter>,
+    hub: Hub,
+}
+
+/// A connection id and its wake-up.
+type Waiter = (u64, Arc<Notify>);
+
+/// Wake-ups for online recipients: identity → the notify of each of its connections.
+#[derive(Default)]
+struct Hub {
+    online: Mutex<HashMap<IdentityId, Vec<Waiter>>>,
+}
+
+impl Hub {
+    fn register(&self, identity: IdentityId, conn: u64) -> Arc<Notify> {
+        let notify = Arc::new(Notify::new());
+        if let Ok(mut m) = self.online.lock() {
+            m.entry(identity)
+                .or_default()
+                .push((conn, Arc::clone(&notify)));
+        }
+        notify
+    }
+
+    fn unregister(&self, identity: &IdentityId, conn: u64) {
+        if let Ok(mut m) = self.online.lock()
+            && let Some(list) = m.get_mut(identity)
+        {
+            list.retain(|(c, _)| *c != conn);
+            if list.is_empty() {
+                m.remove(identity);
+            }
+        }
+    }
+
+    fn wake(&self, identity: &IdentityId) {
+        if let Ok(m) = self.online.lock()
+            && let Some(list) = m.get(identity)
+        {
+            for (_, n) in list {
+                // A stored permit means a wake-up between a fetch and the wait is not lost.
+                n.notify_one();
+            }
+        }
+    }
+}
+
+fn now() -> Now {
+    Now {
+        instant: Instant::now(),
+        unix: unix_now(),
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn serve<S: Store + Clone>(
+    endpoint: quinn::Endpoint,
+    store: S,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    let mut next_id = 0u64;
+    let mut purge = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                let address = incoming.remote_address().ip();
+                if connections.len() >= shared.limits.max_connections {
+                    tracing::warn!(%address, "refused: connection limit");
+                    incoming.refuse();
+                    continue;
+                }
+                if shared.rates.connect.take(address, Instant::now()).is_err() {
+                    tracing::debug!(%address, "refused: connect rate");
+                    incoming.refuse();
+                    continue;
+                }
+                next_id += 1;
+                connections.spawn(handle_connection(
+                    incoming,
+                    next_id,
+                    store.clone(),
+                    Arc::clone(&shared),
+                    shutdown.clone(),
+                ));
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = purge.tick() => {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    loop {
+                        match store.purge_expired(unix_now(), PURGE_BATCH).await {
+                            Ok(n) => {
+                                if n > 0 {
+                                    tracing::info!(purged = n, "expired envelopes deleted");
+                                }
+                                if n < u64::from(PURGE_BATCH) {
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "purge failed");
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    tracing::info!(open = connections.len(), "shutting down");
+    endpoint.set_server_config(None);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+    endpoint.close(VarInt::from_u32(0), b"relay shutting down");
+    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+    // Dropping the last store handle joins the writer thread after its queued commits.
+    drop(shared);
+    let _ = tokio::task::spawn_blocking(move || drop(store)).await;
+}
+
+type StoreTask = (u64, Option<IdentityId>, Result<StoreOutcome, StoreError>);
+
+async fn handle_connection<S: Store + Clone>(
+    incoming: quinn::Incoming,
+    conn_id: u64,
+    store: S,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let address = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(%address, error = %e, "handshake failed");
+            return;
+        }
+    };
+    let mut exporter = [0u8; EXPORTER_LEN];
+    if conn
+        .export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
+        .is_err()
+    {
+        conn.close(VarInt::from_u32(CloseReason::Internal.code()), b"exporter");
+        return;
+    }
+    let opened = tokio::select! {
+        s = tokio::time::timeout(STREAM_OPEN_TIMEOUT, conn.accept_bi()) => s.ok().and_then(Result::ok),
+        _ = shutdown.changed() => None,
+    };
+    let Some((send, mut recv)) = opened else {
+        conn.close(VarInt::from_u32(0), b"no stream");
+        return;
+    };
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    let core = RelayConnection::new(
+        ConnectionParams {
+            address: address.ip(),
+            nonce,
+            exporter,
+        },
+        Arc::clone(&shared.limits),
+        Arc::clone(&shared.rates),
+    );
+    tracing::debug!(%address, conn_id, "connected");
+    let (out, out_rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE_FRAMES);
+    let mut writer = tokio::spawn(write_loop(send, out_rx));
+    let mut session = Session {
+        core,
+        conn_id,
+        store,
+        shared: Arc::clone(&shared),
+        out,
+        inflight: JoinSet::new(),
+        delivery: None,
+        close: None,
+    };
+    session.run(&conn, &mut recv, &mut shutdown).await;
+    let Session {
+        delivery,
+        out,
+        close,
+        inflight,
+        ..
+    } = session;
+    drop(inflight);
+    if let Some((identity, task)) = delivery {
+        task.abort();
+        shared.hub.unregister(&identity, conn_id);
+    }
+    drop(out);
+    // The writer finishes the stream once every queued frame is written, and waits (bounded)
+    // for the peer to receive it, so error frames arrive before the close.
+    if tokio::time::timeout(Duration::from_secs(5), &mut writer)
+        .await
+        .is_err()
+    {
+        // The peer stopped reading; its frames are dropped with the connection.
+        writer.abort();
+    }
+    match close {
+        Some(reason) => conn.close(VarInt::from_u32(reason.code()), reason.phrase()),
+        None if *shutdown.borrow() => conn.close(VarInt::from_u32(0), b"relay shutting down"),
+        None => {
+            // The client finished its side; keep delivering until it closes.
+        }
+    }
+    tracing::debug!(%address, conn_id, "disconnected");
+}
+
+struct Session<S> {
+    core: RelayConnection,
+    conn_id: u64,
+    store: S,
+    shared: Arc<Shared>,
+    out: mpsc::Sender<Vec<u8>>,
+    inflight: JoinSet<StoreTask>,
+    delivery: Option<(IdentityId, tokio::task::JoinHandle<()>)>,
+    close: Option<CloseReason>,
+}
+
+impl<S: Store + Clone> Session<S> {
+    async fn run(
+        &mut self,
+        conn: &quinn::Connection,
+        recv: &mut quinn::RecvStream,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut reading = true;
+        loop {
+            if self.close.is_some() {
+                break;
+            }
+            let can_read = reading && self.inflight.len() < MAX_IN_FLIGHT_REQUESTS;
+            if !reading && self.inflight.is_empty() {
+                // The client finished sending and every answer is out; deliveries continue
+                // until the client closes the connection.
+                if let Some((_, task)) = &mut self.delivery {
+                    tokio::select! {
+                        _ = task => {}
+                        _ = conn.closed() => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                break;
+            }
+            tokio::select! {
+                Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
+                    if let Ok((request_id, _, result)) = done {
+                        let actions = self.core.handle_store_result(request_id, result);
+                        self.execute(actions).await;
+                    }
+                }
+                read = recv.read(&mut buf), if can_read => {
+                    match read {
+                        Ok(Some(n)) => {
+                            let mut input = buf.get(..n).unwrap_or_default();
+                            while !input.is_empty() && self.close.is_none() {
+                                match decoder.decode(input) {
+                                    Ok((used, frame)) => {
+                                        input = input.get(used..).unwrap_or_default();
+                                        if let Some(body) = frame {
+                                            let actions = self.core.handle_bytes(&body, now());
+                                            self.execute(actions).await;
+                                        }
+                                    }
+                                    Err(e) => {
+                                        let actions = self.core.handle_framing_error(&e);
+                                        self.execute(actions).await;
+                                    }
+                                }
+                            }
+                        }
+                        Ok(None) => {
+                            reading = false;
+                            if !decoder.is_idle() {
+                                let e = DecodeError::Truncated { what: "frame", needed: 1 };
+                                let actions = self.core.handle_framing_error(&e);
+                                self.execute(actions).await;
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+                _ = shutdown.changed() => {
+                    // Finish what was accepted: every in-flight request gets its answer.
+                    while let Some(done) = self.inflight.join_next().await {
+                        if let Ok((request_id, _, result)) = done {
+                            let actions = self.core.handle_store_result(request_id, result);
+                            self.execute(actions).await;
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn execute(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send(frame) => self.send(&frame).await,
+                Action::Store { request_id, op } => self.submit(request_id, op),
+                Action::Authenticated(identity) => {
+                    tracing::debug!(conn_id = self.conn_id, identity = %hex::encode(identity), "authenticated");
+                    let notify = self.shared.hub.register(identity, self.conn_id);
+                    let task = tokio::spawn(deliver(
+                        self.store.clone(),
+                        identity,
+                        notify,
+                        self.out.clone(),
+                    ));
+                    self.delivery = Some((identity, task));
+                }
+                Action::Close(reason) => {
+                    tracing::debug!(conn_id = self.conn_id, ?reason, "closing");
+                    self.close = Some(reason);
+                }
+            }
+        }
+    }
+
+    async fn send(&self, frame: &v1::ServerFrame) {
+        let mut buf = Vec::new();
+        if encode_frame(frame, &mut buf).is_ok() {
+            let _ = self.out.send(buf).await;
+        }
+    }
+
+    /// Submits the operation now (call order is commit order) and collects its result later.
+    fn submit(&mut self, request_id: u64, op: StoreOp) {
+        let s = &self.store;
+        match op {
+            StoreOp::Counts(identity) => {
+                let f = s.counts(identity);
+                self.inflight
+                    .spawn(async move { (request_id, None, f.await.map(StoreOutcome::Counts)) });
+            }
+            StoreOp::Enqueue(envelope, quota) => {
+                let message_id = envelope.message_id;
+                let recipient = envelope.recipient;
+                let f = s.enqueue(envelope, quota);
+                let shared = Arc::clone(&self.shared);
+                self.inflight.spawn(async move {
+                    let r = f.await;
+                    if matches!(r, Ok(e) if !e.duplicate) {
+                        shared.hub.wake(&recipient);
+                    }
+                    (
+                        request_id,
+                        Some(recipient),
+                        r.map(|e| StoreOutcome::Enqueued(message_id, e)),
+                    )
+                });
+            }
+            StoreOp::Ack(identity, sequences) => {
+                let f = s.ack(identity, sequences);
+                self.inflight
+                    .spawn(async move { (request_id, None, f.await.map(StoreOutcome::Acked)) });
+            }
+            StoreOp::Publish(p) => {
+                let f = s.publish(p);
+                self.inflight
+                    .spawn(async move { (request_id, None, f.await.map(StoreOutcome::Published)) });
+            }
+            StoreOp::TakeBundle(owner) => {
+                let f = s.take_bundle(owner);
+                self.inflight.spawn(async move {
+                    (
+                        request_id,
+                        None,
+                        f.await.map(|b| StoreOutcome::Bundle(b.map(Box::new))),
+                    )
+                });
+            }
+        }
+    }
+}
+
+/// Writes queued frames, coalescing whatever is queued into one write.
+async fn write_loop(mut send: quinn::SendStream, mut frames: mpsc::Receiver<Vec<u8>>) {
+    let mut batch = Vec::with_capacity(64 * 1024);
+    while let Some(first) = frames.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&first);
+        while batch.len() < 256 * 1024 {
+            match frames.try_recv() {
+                Ok(more) => batch.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if send.write_all(&batch).await.is_err() {
+            return;
+        }
+    }
+    let _ = send.finish();
+    let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+}
+
+/// Drains the mailbox in order, then pushes each new envelope when woken. Never waits for a
+/// transport acknowledgement or a client Ack between envelopes.
+async fn deliver<S: Store>(
+    store: S,
+    identity: IdentityId,
+    notify: Arc<Notify>,
+    out: mpsc::Sender<Vec<u8>>,
+) {
+    let mut after = 0;
+    let mut delivered = 0u64;
+    let mut drained = false;
+    loop {
+        let batch = match store
+            .fetch(identity, after, DELIVERY_BATCH, unix_now())
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "fetch failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let full = batch.len() == DELIVERY_BATCH;
+        for e in &batch {
+            after = e.sequence;
+            let mut buf = Vec::with_capacity(e.body.len() + 128);
+            if encode_frame(&deliver_frame(e), &mut buf).is_ok() && out.send(buf).await.is_err() {
+                return;
+            }
+            delivered += 1;
+        }
+        if !full {
+            if !drained {
+                drained = true;
+                let mut buf = Vec::new();
+                if encode_frame(&queue_empty_frame(delivered), &mut buf).is_ok()
+                    && out.send(buf).await.is_err()
+                {
+                    return;
+                }
+            }
+            notify.notified().await;
+        }
+    }
+}
