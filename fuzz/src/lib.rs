@@ -1,0 +1,34 @@
+//! The logic of Remit's fuzz targets, one module per target.
+//!
+//! Every `fuzz_targets/<name>.rs` is a one-line wrapper around `<name>::run(&[u8])`, so the
+//! same code runs under libFuzzer and under `cargo test --manifest-path fuzz/Cargo.toml`, which
+//! replays the committed corpus (tests/corpus.rs). Each `run` asserts invariants, not merely
+//! "did not panic": a failed assertion is a crash to libFuzzer.
+//!
+//! Structure-aware targets decode their input with [`arbitrary::Unstructured`]; the others
+//! take the bytes as they come.
+
+pub mod fixtures;
+pub mod pay_content;
+pub mod pay_money;
+pub mod pay_thread;
+pub mod session_decrypt;
+pub mod session_interaction;
+pub mod session_records;
+pub mod wire_decode;
+pub mod wire_frames;
+
+/// A target's name and its entry point.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target, by name: what the corpus replay test and `.ci/fuzz` iterate over.
+pub const TARGETS: [Target; 8] = [
+    ("wire_decode", wire_decode::run),
+    ("wire_frames", wire_frames::run),
+    ("session_decrypt", session_decrypt::run),
+    ("session_interaction", session_interaction::run),
+    ("session_records", session_records::run),
+    ("pay_money", pay_money::run),
+    ("pay_content", pay_content::run),
+    ("pay_thread", pay_thread::run),
+];
