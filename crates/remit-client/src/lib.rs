@@ -35,8 +35,12 @@
 //! identity and the safety number.
 //!
 //! **Not yet.** The store does not encrypt records at rest: the SQLite file holds private keys
-//! in the clear (spec/README.md §3.3). The relay transport (QUIC, prekey publication, acks,
-//! reconnects) is a separate layer, still to come; this crate runs without it.
+//! in the clear (spec/README.md §3.3).
+//!
+//! **Transport.** [`transport::Client`] (feature `transport`, default on) drives an engine over
+//! QUIC to a relay: pinned certificate, authentication with the account, prekey publication and
+//! top-up, bundle fetch, outbox send and resend, ack after commit, reconnect with backoff. The
+//! engine runs without it (`default-features = false, features = ["sqlite"]`).
 //!
 //! # Example
 //!
@@ -100,6 +104,8 @@ mod error;
 mod event;
 mod record;
 mod store;
+#[cfg(feature = "transport")]
+pub mod transport;
 
 // The public interface is:
 pub use engine::{ContactInfo, Engine, MAX_HELD_MESSAGES};

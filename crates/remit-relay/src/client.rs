@@ -3,8 +3,9 @@
 //! load generator and (until issue 6's transport exists) by anyone who wants to talk to a
 //! relay from Rust.
 //!
-//! The identity key never enters this crate: [`Client::connect`] takes a signer closure over
-//! the statement of [`crate::auth`].
+//! The identity key never enters this crate: [`Client::connect`] takes an [`AuthSigner`]
+//! (implemented for `remit_session::Account`, so an app passes `&account`), which signs the
+//! statement of [`crate::auth`] through the session's `sign_statement`.
 
 use std::{
     collections::HashMap,
@@ -32,7 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     ALPN,
-    auth::{EXPORTER_LABEL, EXPORTER_LEN, NONCE_LEN, sign_auth},
+    auth::{AuthSigner, EXPORTER_LABEL, EXPORTER_LEN, NONCE_LEN, sign_auth},
     core::FRAME_VERSION,
     server::certificate_fingerprint,
 };
@@ -84,6 +85,9 @@ pub enum ClientError {
     /// The connection is gone.
     #[error("closed")]
     Closed,
+    /// The signer refused to sign the authentication statement.
+    #[error("sign: {0}")]
+    Sign(#[from] remit_session::SignError),
 }
 
 impl ClientError {
@@ -183,6 +187,21 @@ fn client_config(fingerprint: [u8; 32]) -> Result<quinn::ClientConfig, ClientErr
     Ok(config)
 }
 
+/// A client endpoint (an unbound-port UDP socket) suitable for reaching `relay`.
+///
+/// # Errors
+/// [`ClientError::Io`] if the socket cannot be bound.
+pub fn client_endpoint(relay: SocketAddr) -> Result<quinn::Endpoint, ClientError> {
+    let bind: SocketAddr = if relay.ip().is_loopback() {
+        (relay.ip(), 0).into()
+    } else if relay.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    Ok(quinn::Endpoint::client(bind)?)
+}
+
 /// A connection with its relay stream, exchanging raw frames: the building block of
 /// [`Client`], and what tests use to send malformed bytes.
 #[derive(Debug)]
@@ -202,16 +221,24 @@ impl RawConnection {
     /// # Errors
     /// Connection and TLS failures (a wrong fingerprint fails the handshake).
     pub async fn connect(relay: SocketAddr, fingerprint: [u8; 32]) -> Result<Self, ClientError> {
-        let bind: SocketAddr = if relay.ip().is_loopback() {
-            (relay.ip(), 0).into()
-        } else if relay.is_ipv4() {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let mut endpoint = quinn::Endpoint::client(bind)?;
-        endpoint.set_default_client_config(client_config(fingerprint)?);
-        let connection = endpoint.connect(relay, "remit-relay")?.await?;
+        let endpoint = client_endpoint(relay)?;
+        Self::connect_on(&endpoint, relay, fingerprint).await
+    }
+
+    /// [`Self::connect`] on an existing client endpoint (one UDP socket for many
+    /// connections, as a load generator or a multi-account client wants).
+    ///
+    /// # Errors
+    /// As [`Self::connect`].
+    pub async fn connect_on(
+        endpoint: &quinn::Endpoint,
+        relay: SocketAddr,
+        fingerprint: [u8; 32],
+    ) -> Result<Self, ClientError> {
+        let endpoint = endpoint.clone();
+        let connection = endpoint
+            .connect_with(client_config(fingerprint)?, relay, "remit-relay")?
+            .await?;
         let (send, recv) = connection.open_bi().await?;
         Ok(Self {
             endpoint,
@@ -340,6 +367,22 @@ pub enum Event {
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<v1::ServerFrame>>>>;
 
+/// A client's pushed events, taken with [`Client::take_events`].
+#[derive(Debug)]
+pub struct Events(mpsc::Receiver<Event>);
+
+impl Events {
+    /// The next event; `None` once the connection is gone.
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.0.recv().await
+    }
+
+    /// The next event if one is already queued.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.0.try_recv().ok()
+    }
+}
+
 /// An authenticated relay client. Requests may be issued concurrently from several tasks
 /// (`&self`); pushed envelopes are read with [`Client::next_event`] or [`Client::recv`].
 #[derive(Debug)]
@@ -356,19 +399,33 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects, pins the certificate, and authenticates as `identity`, whose Ed25519 secret
-    /// key `signer` uses to sign the statement of [`crate::auth`].
+    /// Connects, pins the certificate, and authenticates as `signer`'s identity; `signer`
+    /// (an `&Account`) signs the statement of [`crate::auth`].
     ///
     /// # Errors
-    /// Connection failures; [`ClientError::Relay`] with `AUTH_FAILED` if the signature is
-    /// refused.
-    pub async fn connect(
+    /// Connection failures; [`ClientError::Sign`] if the signer refuses;
+    /// [`ClientError::Relay`] with `AUTH_FAILED` if the relay refuses the signature.
+    pub async fn connect<S: AuthSigner + ?Sized>(
         relay: SocketAddr,
         fingerprint: [u8; 32],
-        identity: [u8; 32],
-        signer: &(dyn Fn(&[u8]) -> [u8; 64] + Sync),
+        signer: &S,
     ) -> Result<Self, ClientError> {
-        let mut raw = RawConnection::connect(relay, fingerprint).await?;
+        let endpoint = client_endpoint(relay)?;
+        Self::connect_on(&endpoint, relay, fingerprint, signer).await
+    }
+
+    /// [`Self::connect`] on an existing client endpoint (many connections, one UDP socket).
+    ///
+    /// # Errors
+    /// As [`Self::connect`].
+    pub async fn connect_on<S: AuthSigner + ?Sized>(
+        endpoint: &quinn::Endpoint,
+        relay: SocketAddr,
+        fingerprint: [u8; 32],
+        signer: &S,
+    ) -> Result<Self, ClientError> {
+        let identity = signer.identity();
+        let mut raw = RawConnection::connect_on(endpoint, relay, fingerprint).await?;
         raw.write_frame(&frame(
             1,
             client_frame::Body::Hello(v1::Hello {
@@ -385,7 +442,7 @@ impl Client {
             Some(server_frame::Body::Error(e)) => return Err(relay_error(&e)),
             _ => return Err(ClientError::Protocol("expected a challenge")),
         };
-        let signature = sign_auth(&nonce, &raw.exporter()?, &identity, signer);
+        let signature = sign_auth(&nonce, &raw.exporter()?, signer)?;
         raw.write_frame(&frame(
             2,
             client_frame::Body::Auth(v1::Auth {
@@ -559,6 +616,14 @@ impl Client {
             server_frame::Body::Acked(a) => Ok(a.deleted),
             _ => Err(ClientError::Protocol("expected acked")),
         }
+    }
+
+    /// Takes the pushed-event stream, so that one task reads events while others issue
+    /// requests (`&self`, e.g. through an `Arc<Client>`). Afterwards [`Client::next_event`] and
+    /// [`Client::recv`] return `None`.
+    pub fn take_events(&mut self) -> Events {
+        let (_, closed) = mpsc::channel(1);
+        Events(std::mem::replace(&mut self.events, closed))
     }
 
     /// The next pushed event; `None` once the connection is gone.

@@ -23,9 +23,11 @@ pub mod auth;
 pub mod client;
 pub mod core;
 pub mod limits;
+pub mod metrics;
 pub mod rate;
 pub mod server;
 pub mod store;
+#[cfg(any(test, feature = "testkit"))]
 #[doc(hidden)]
 pub mod testkit;
 

@@ -29,7 +29,7 @@ struct Args {
     /// Directory for the database and the generated certificate.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// TOML configuration file (listen, data_dir, cert, key, [limits]).
+    /// TOML configuration file (listen, data_dir, cert, key, metrics, store, [limits]).
     #[arg(long)]
     config: Option<PathBuf>,
     /// PEM certificate chain (with --key) instead of the generated self-signed certificate.
@@ -38,6 +38,13 @@ struct Args {
     /// PEM private key for --cert.
     #[arg(long, requires = "cert")]
     key: Option<PathBuf>,
+    /// TCP address for Prometheus metrics (`GET /metrics`), e.g. 127.0.0.1:9433. Off by default.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// Store: `sqlite` (the default: relay.sqlite3 in the data directory) or a PostgreSQL URL
+    /// (`postgres://user:password@host:port/db`) that several relay nodes share.
+    #[arg(long, value_name = "sqlite|postgres://...")]
+    store: Option<String>,
 }
 
 /// The TOML file.
@@ -48,6 +55,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
+    metrics: Option<SocketAddr>,
+    store: Option<String>,
     limits: Limits,
 }
 
@@ -98,6 +107,7 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| PathBuf::from("remit-relay-data")),
         cert,
         limits: file.limits,
+        metrics: args.metrics.or(file.metrics),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -109,12 +119,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, args.store.or(file.store)))
 }
 
-async fn run(config: RelayConfig) -> ExitCode {
+async fn run(config: RelayConfig, store: Option<String>) -> ExitCode {
     let data_dir = config.data_dir.clone();
-    let relay = match Relay::start(config).await {
+    let started = match store.as_deref() {
+        None | Some("sqlite") => Relay::start(config).await,
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Relay::start_postgres(config, url).await
+        }
+        Some(_) => {
+            eprintln!("remit-relay: --store takes `sqlite` or a postgres:// URL");
+            return ExitCode::from(2);
+        }
+    };
+    let relay = match started {
         Ok(r) => r,
         Err(e) => {
             eprintln!("remit-relay: {e}");
@@ -124,6 +144,9 @@ async fn run(config: RelayConfig) -> ExitCode {
     // Machine-readable first lines: tests and scripts read them from stdout.
     println!("listening {}", relay.local_addr());
     println!("fingerprint {}", hex::encode(relay.fingerprint()));
+    if let Some(metrics) = relay.metrics_addr() {
+        println!("metrics http://{metrics}/metrics");
+    }
     tracing::info!(
         address = %relay.local_addr(),
         fingerprint = %hex::encode(relay.fingerprint()),

@@ -33,8 +33,9 @@ use crate::{
         deliver_frame, queue_empty_frame,
     },
     limits::{DELIVERY_BATCH, Limits, MAX_IN_FLIGHT_REQUESTS, PURGE_BATCH},
+    metrics::Metrics,
     rate::RateLimiter,
-    store::{IdentityId, SqliteStore, Store, StoreError},
+    store::{Backend, IdentityId, PostgresStore, SqliteStore, Store, StoreError, Wake},
 };
 
 /// Time a client has after the QUIC handshake to open its stream.
@@ -69,6 +70,22 @@ pub struct RelayConfig {
     pub cert: Option<(PathBuf, PathBuf)>,
     /// Limits.
     pub limits: Limits,
+    /// TCP address for the Prometheus metrics responder (`None`: no metrics port).
+    pub metrics: Option<SocketAddr>,
+}
+
+impl RelayConfig {
+    /// A configuration with the generated certificate, default limits and no metrics port.
+    #[must_use]
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            data_dir,
+            cert: None,
+            limits: Limits::default(),
+            metrics: None,
+        }
+    }
 }
 
 /// Why the relay could not start.
@@ -105,6 +122,8 @@ pub struct Relay {
     fingerprint: [u8; 32],
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    metrics: Arc<Metrics>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Relay {
@@ -113,8 +132,29 @@ impl Relay {
     /// # Errors
     /// Any [`ServerError`].
     pub async fn start(config: RelayConfig) -> Result<Self, ServerError> {
+        Self::start_on(config, None).await
+    }
+
+    /// [`Relay::start`] on a PostgreSQL database shared with other relay nodes (`postgres://…`,
+    /// with the `remit_*` parameters of [`crate::store::PostgresOptions::from_url`]); the data
+    /// directory then holds only the certificate. See spec/relay.md §9.
+    ///
+    /// # Errors
+    /// Any [`ServerError`].
+    pub async fn start_postgres(config: RelayConfig, url: &str) -> Result<Self, ServerError> {
+        Self::start_on(config, Some(url)).await
+    }
+
+    async fn start_on(config: RelayConfig, postgres: Option<&str>) -> Result<Self, ServerError> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let store = SqliteStore::open(config.data_dir.join(DB_FILE))?;
+        let metrics = Arc::new(Metrics::default());
+        let store = match postgres {
+            None => Backend::Sqlite(SqliteStore::open_with_metrics(
+                config.data_dir.join(DB_FILE),
+                Some(Arc::clone(&metrics)),
+            )?),
+            Some(url) => Backend::Postgres(PostgresStore::connect_url(url).await?),
+        };
         let (certs, key) = load_or_generate_certificate(&config.data_dir, config.cert.as_ref())?;
         let fingerprint = certificate_fingerprint(
             certs
@@ -124,19 +164,56 @@ impl Relay {
         let endpoint = quinn::Endpoint::server(server_config(certs, key)?, config.listen)?;
         let local_addr = endpoint.local_addr()?;
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let metrics_addr = match config.metrics {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr).await?;
+                let bound = listener.local_addr()?;
+                let store = store.clone();
+                tokio::spawn(crate::metrics::serve(
+                    listener,
+                    Arc::clone(&metrics),
+                    move || {
+                        let f = store.queued_total();
+                        async move { f.await.ok() }
+                    },
+                    shutdown_rx.clone(),
+                ));
+                Some(bound)
+            }
+            None => None,
+        };
         let limits = Arc::new(config.limits.clamped());
         let shared = Arc::new(Shared {
             rates: Arc::new(RateLimiter::new(&limits)),
             limits,
             hub: Hub::default(),
+            metrics: Arc::clone(&metrics),
+            poll: store.poll_interval(),
         });
+        if let Some(hints) = store.wakeups() {
+            tokio::spawn(forward_wakeups(hints, Arc::downgrade(&shared)));
+        }
         let task = tokio::spawn(serve(endpoint, store, shared, shutdown_rx));
         Ok(Self {
             local_addr,
             fingerprint,
             shutdown,
             task,
+            metrics,
+            metrics_addr,
         })
+    }
+
+    /// The bound address of the metrics responder, if one was configured.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The relay's counters.
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The bound address.
@@ -250,6 +327,9 @@ struct Shared {
     limits: Arc<Limits>,
     rates: Arc<RateLimiter>,
     hub: Hub,
+    metrics: Arc<Metrics>,
+    /// Re-read interval of delivery tasks without a wake-up (shared stores; spec/relay.md §9).
+    poll: Option<Duration>,
 }
 
 /// A connection id and its wake-up.
@@ -293,6 +373,14 @@ impl Hub {
             }
         }
     }
+
+    fn wake_all(&self) {
+        if let Ok(m) = self.online.lock() {
+            for (_, n) in m.values().flatten() {
+                n.notify_one();
+            }
+        }
+    }
 }
 
 fn now() -> Now {
@@ -324,11 +412,13 @@ async fn serve<S: Store + Clone>(
                 let address = incoming.remote_address().ip();
                 if connections.len() >= shared.limits.max_connections {
                     tracing::warn!(%address, "refused: connection limit");
+                    shared.metrics.refused_connection_limit();
                     incoming.refuse();
                     continue;
                 }
                 if shared.rates.connect.take(address, Instant::now()).is_err() {
                     tracing::debug!(%address, "refused: connect rate");
+                    shared.metrics.refused_connect_rate();
                     incoming.refuse();
                     continue;
                 }
@@ -399,6 +489,7 @@ async fn handle_connection<S: Store + Clone>(
             return;
         }
     };
+    let _open = shared.metrics.connection_opened();
     let mut exporter = [0u8; EXPORTER_LEN];
     if conn
         .export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
@@ -575,6 +666,8 @@ impl<S: Store + Clone> Session<S> {
                         identity,
                         notify,
                         self.out.clone(),
+                        Arc::clone(&self.shared.metrics),
+                        self.shared.poll,
                     ));
                     self.delivery = Some((identity, task));
                 }
@@ -587,6 +680,9 @@ impl<S: Store + Clone> Session<S> {
     }
 
     async fn send(&self, frame: &v1::ServerFrame) {
+        if let Some(v1::server_frame::Body::Error(e)) = &frame.body {
+            self.shared.metrics.rejected(e.code);
+        }
         let mut buf = Vec::new();
         if encode_frame(frame, &mut buf).is_ok() {
             let _ = self.out.send(buf).await;
@@ -609,8 +705,11 @@ impl<S: Store + Clone> Session<S> {
                 let shared = Arc::clone(&self.shared);
                 self.inflight.spawn(async move {
                     let r = f.await;
-                    if matches!(r, Ok(e) if !e.duplicate) {
-                        shared.hub.wake(&recipient);
+                    if let Ok(e) = &r {
+                        shared.metrics.send_accepted(e.duplicate);
+                        if !e.duplicate {
+                            shared.hub.wake(&recipient);
+                        }
                     }
                     (
                         request_id,
@@ -621,8 +720,14 @@ impl<S: Store + Clone> Session<S> {
             }
             StoreOp::Ack(identity, sequences) => {
                 let f = s.ack(identity, sequences);
-                self.inflight
-                    .spawn(async move { (request_id, None, f.await.map(StoreOutcome::Acked)) });
+                let metrics = Arc::clone(&self.shared.metrics);
+                self.inflight.spawn(async move {
+                    let r = f.await;
+                    if let Ok(n) = &r {
+                        metrics.acked(*n);
+                    }
+                    (request_id, None, r.map(StoreOutcome::Acked))
+                });
             }
             StoreOp::Publish(p) => {
                 let f = s.publish(p);
@@ -670,6 +775,8 @@ async fn deliver<S: Store>(
     identity: IdentityId,
     notify: Arc<Notify>,
     out: mpsc::Sender<Vec<u8>>,
+    metrics: Arc<Metrics>,
+    poll: Option<Duration>,
 ) {
     let mut after = 0;
     let mut delivered = 0u64;
@@ -694,6 +801,7 @@ async fn deliver<S: Store>(
                 return;
             }
             delivered += 1;
+            metrics.delivered();
         }
         if !full {
             if !drained {
@@ -705,7 +813,37 @@ async fn deliver<S: Store>(
                     return;
                 }
             }
-            notify.notified().await;
+            match poll {
+                // Shared store: a hint may be lost (spec/relay.md §9), so re-read now and then.
+                Some(every) => {
+                    let spread = u64::try_from(every.as_millis() / 4).unwrap_or(0);
+                    let jitter = Duration::from_millis(rand::RngExt::random_range(
+                        &mut rand::rng(),
+                        0..=spread,
+                    ));
+                    let _ = tokio::time::timeout(every + jitter, notify.notified()).await;
+                }
+                None => notify.notified().await,
+            }
+        }
+    }
+}
+
+/// Turns a shared store's hints (commits on any node) into wake-ups of local connections.
+async fn forward_wakeups(
+    mut hints: tokio::sync::broadcast::Receiver<Wake>,
+    shared: std::sync::Weak<Shared>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let hint = hints.recv().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match hint {
+            Ok(Wake::Identity(id)) => shared.hub.wake(&id),
+            Ok(Wake::All) | Err(RecvError::Lagged(_)) => shared.hub.wake_all(),
+            Err(RecvError::Closed) => return,
         }
     }
 }

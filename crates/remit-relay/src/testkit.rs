@@ -1,83 +1,72 @@
-//! Test identities built from the statements in spec/handshake.md, independent of
-//! remit-session's `Account` (whose signing key is not exposed). Hidden: for this crate's tests.
-#![allow(missing_docs, clippy::missing_panics_doc)]
+//! Test identities: real `remit_session::Account`s from a seeded ChaCha20Rng, so every valid
+//! record (identity binding, signed prekey, auth signature) is made by remit-session itself;
+//! tests forge invalid ones by tampering bytes of valid records. Compiled only for this crate's
+//! tests (`cfg(test)`) and behind the `testkit` feature, which only the crate's own
+//! dev-dependency on itself enables: not part of the public API.
+#![allow(missing_docs, clippy::missing_panics_doc, clippy::expect_used)]
 
-use ed25519_dalek::{Signer, SigningKey};
+use rand::{SeedableRng, rngs::ChaCha20Rng};
+use remit_session::{Account, SignError};
 use remit_wire::{
     session::{IdentityKey, OneTimePreKey, SignedPreKey},
     v1,
 };
 
-/// An identity whose secret key the test holds.
-pub struct TestIdentity {
-    signing: SigningKey,
-    agreement: [u8; 32],
+use crate::auth::{AuthSigner, DIGEST_LEN};
+
+/// When test accounts are created (Unix seconds).
+pub const CREATED_AT: u64 = 1_700_000_000;
+
+/// An account whose state the test holds.
+pub struct TestAccount {
+    account: Account,
 }
 
-impl core::fmt::Debug for TestIdentity {
+impl core::fmt::Debug for TestAccount {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TestIdentity")
+        f.debug_struct("TestAccount")
             .field("id", &hex::encode(self.id()))
             .finish_non_exhaustive()
     }
 }
 
-impl TestIdentity {
-    /// A deterministic identity from a seed byte.
+impl TestAccount {
+    /// A deterministic account from a seed byte.
     #[must_use]
     pub fn new(seed: u8) -> Self {
         let mut s = [seed; 32];
         s[0] = 0x5a;
-        let mut a = [seed; 32];
-        a[0] = 0xa5;
         Self {
-            signing: SigningKey::from_bytes(&s),
-            agreement: a,
+            account: Account::new(&mut ChaCha20Rng::from_seed(s), CREATED_AT),
         }
+    }
+
+    /// The session account.
+    #[must_use]
+    pub fn account(&self) -> &Account {
+        &self.account
     }
 
     /// The identity (Ed25519 public key).
     #[must_use]
     pub fn id(&self) -> [u8; 32] {
-        self.signing.verifying_key().to_bytes()
+        *self.account.identity().signing_key()
     }
 
-    /// Signs anything (for the relay auth statement).
-    #[must_use]
-    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
-        self.signing.sign(message).to_bytes()
-    }
-
-    /// The public identity record with a valid binding signature.
+    /// The public identity record with its valid binding signature.
     #[must_use]
     pub fn identity_key(&self) -> IdentityKey {
-        let mut statement = b"remit.v1.identity-binding\0".to_vec();
-        statement.extend_from_slice(&self.id());
-        statement.extend_from_slice(&self.agreement);
-        IdentityKey {
-            signing_key: self.id(),
-            agreement_key: self.agreement,
-            binding_signature: self.sign(&statement),
-        }
+        *self.account.identity().as_wire()
     }
 
-    /// A validly signed prekey.
+    /// The account's current (validly signed) prekey.
     #[must_use]
-    pub fn signed_prekey(&self, id: u32, created_at: u64) -> SignedPreKey {
-        let public_key = [id.to_le_bytes()[0] ^ 0x33; 32];
-        let mut statement = b"remit.v1.signed-prekey\0".to_vec();
-        statement.extend_from_slice(&id.to_be_bytes());
-        statement.extend_from_slice(&created_at.to_be_bytes());
-        statement.extend_from_slice(&public_key);
-        SignedPreKey {
-            id,
-            public_key,
-            created_at,
-            signature: self.sign(&statement),
-        }
+    pub fn signed_prekey(&self) -> SignedPreKey {
+        self.account.signed_prekey()
     }
 
-    /// One-time prekeys with the given ids.
+    /// One-time prekeys with the given ids (unsigned, so plain data is as good as real keys
+    /// for the relay, which only stores and hands them out).
     #[must_use]
     pub fn one_time_prekeys(ids: std::ops::Range<u32>) -> Vec<OneTimePreKey> {
         ids.map(|id| {
@@ -100,5 +89,42 @@ impl TestIdentity {
             signed_prekey: signed_prekey.as_ref().map(Into::into),
             one_time_prekeys: one_time.iter().map(Into::into).collect(),
         }
+    }
+
+    /// Signs an authentication digest (`AUTH_CONTEXT ‖ digest`) as this account.
+    #[must_use]
+    pub fn sign_digest(&self, digest: &[u8; DIGEST_LEN]) -> [u8; 64] {
+        self.account
+            .sign_auth_digest(digest)
+            .expect("the relay context is a valid statement context")
+    }
+}
+
+impl AuthSigner for TestAccount {
+    fn identity(&self) -> [u8; 32] {
+        self.id()
+    }
+
+    fn sign_auth_digest(&self, digest: &[u8; DIGEST_LEN]) -> Result<[u8; 64], SignError> {
+        self.account.sign_auth_digest(digest)
+    }
+}
+
+/// A signer that claims one identity and signs with another account's key (an impostor).
+#[derive(Debug)]
+pub struct Impostor<'a> {
+    /// The identity claimed in `Hello`.
+    pub claimed: [u8; 32],
+    /// Whose key actually signs.
+    pub signer: &'a TestAccount,
+}
+
+impl AuthSigner for Impostor<'_> {
+    fn identity(&self) -> [u8; 32] {
+        self.claimed
+    }
+
+    fn sign_auth_digest(&self, digest: &[u8; DIGEST_LEN]) -> Result<[u8; 64], SignError> {
+        self.signer.sign_auth_digest(digest)
     }
 }

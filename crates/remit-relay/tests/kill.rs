@@ -17,7 +17,7 @@ use std::{
 
 use remit_relay::{
     client::{Client, Event},
-    testkit::TestIdentity,
+    testkit::TestAccount,
 };
 
 const KILLS: usize = 4;
@@ -67,8 +67,8 @@ fn jitter_ms(round: usize) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_never_loses_an_acknowledged_envelope() {
     let dir = tempfile::tempdir().unwrap();
-    let alice = Arc::new(TestIdentity::new(1));
-    let bob = TestIdentity::new(2);
+    let alice = Arc::new(TestAccount::new(1));
+    let bob = TestAccount::new(2);
     let acked: Arc<Mutex<HashSet<u32>>> = Arc::default();
     let next = Arc::new(AtomicU32::new(0));
 
@@ -80,11 +80,9 @@ async fn sigkill_never_loses_an_acknowledged_envelope() {
         .await
         .unwrap();
         let client = Arc::new(
-            Client::connect(relay.addr, relay.fingerprint, alice.id(), &|m| {
-                alice.sign(m)
-            })
-            .await
-            .unwrap(),
+            Client::connect(relay.addr, relay.fingerprint, &*alice)
+                .await
+                .unwrap(),
         );
         let mut senders = tokio::task::JoinSet::new();
         for _ in 0..SENDERS {
@@ -127,7 +125,7 @@ async fn sigkill_never_loses_an_acknowledged_envelope() {
     })
     .await
     .unwrap();
-    let mut b = Client::connect(relay.addr, relay.fingerprint, bob.id(), &|m| bob.sign(m))
+    let mut b = Client::connect(relay.addr, relay.fingerprint, &bob)
         .await
         .unwrap();
     let mut delivered = Vec::new();

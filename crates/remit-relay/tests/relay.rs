@@ -12,7 +12,7 @@ use remit_relay::{
     client::{Client, ClientError, Event, RawConnection},
     limits::{Limits, Rate},
     server::{Relay, RelayConfig},
-    testkit::TestIdentity,
+    testkit::{Impostor, TestAccount},
 };
 use remit_wire::{
     limits::{MAX_ENVELOPE_LEN, MAX_FRAME_LEN},
@@ -27,16 +27,14 @@ async fn start_in(dir: &std::path::Path, limits: Limits) -> Relay {
         data_dir: dir.to_path_buf(),
         cert: None,
         limits,
+        metrics: Some("127.0.0.1:0".parse().unwrap()),
     })
     .await
     .unwrap()
 }
 
-async fn connect(relay: &Relay, who: &TestIdentity) -> Result<Client, ClientError> {
-    Client::connect(relay.local_addr(), relay.fingerprint(), who.id(), &|m| {
-        who.sign(m)
-    })
-    .await
+async fn connect(relay: &Relay, who: &TestAccount) -> Result<Client, ClientError> {
+    Client::connect(relay.local_addr(), relay.fingerprint(), who).await
 }
 
 async fn next_delivery(c: &mut Client) -> remit_relay::client::Delivery {
@@ -71,7 +69,7 @@ fn mid(n: u32) -> [u8; 16] {
 async fn offline_delivery_after_reconnect_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let relay = start_in(dir.path(), Limits::default()).await;
-    let (alice, bob) = (TestIdentity::new(1), TestIdentity::new(2));
+    let (alice, bob) = (TestAccount::new(1), TestAccount::new(2));
     let a = connect(&relay, &alice).await.unwrap();
     for i in 0..20 {
         assert!(!a.send(bob.id(), mid(i), vec![i as u8; 300]).await.unwrap());
@@ -99,7 +97,7 @@ async fn offline_delivery_after_reconnect_in_order() {
 async fn live_push_ack_deletes() {
     let dir = tempfile::tempdir().unwrap();
     let relay = start_in(dir.path(), Limits::default()).await;
-    let (alice, bob) = (TestIdentity::new(1), TestIdentity::new(2));
+    let (alice, bob) = (TestAccount::new(1), TestAccount::new(2));
     let mut b = connect(&relay, &bob).await.unwrap();
     assert!(matches!(
         tokio::time::timeout(WAIT, b.next_event()).await.unwrap(),
@@ -131,7 +129,7 @@ async fn restart_keeps_queued_envelopes_and_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let relay = start_in(dir.path(), Limits::default()).await;
     let fingerprint = relay.fingerprint();
-    let (alice, bob) = (TestIdentity::new(1), TestIdentity::new(2));
+    let (alice, bob) = (TestAccount::new(1), TestAccount::new(2));
     let a = connect(&relay, &alice).await.unwrap();
     for i in 0..5 {
         a.send(bob.id(), mid(i), vec![9; 64]).await.unwrap();
@@ -155,17 +153,17 @@ async fn restart_keeps_queued_envelopes_and_certificate() {
 async fn one_time_prekeys_are_never_handed_out_twice_to_64_concurrent_fetchers() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Arc::new(start_in(dir.path(), Limits::default()).await);
-    let bob = TestIdentity::new(200);
+    let bob = TestAccount::new(200);
     let b = connect(&relay, &bob).await.unwrap();
-    let spk = bob.signed_prekey(1, 1_700_000_000);
+    let spk = bob.signed_prekey();
     assert_eq!(
-        b.publish(bob.publish(Some(spk), &TestIdentity::one_time_prekeys(0..100)))
+        b.publish(bob.publish(Some(spk), &TestAccount::one_time_prekeys(0..100)))
             .await
             .unwrap(),
         100
     );
     assert_eq!(
-        b.publish(bob.publish(None, &TestIdentity::one_time_prekeys(100..150)))
+        b.publish(bob.publish(None, &TestAccount::one_time_prekeys(100..150)))
             .await
             .unwrap(),
         150
@@ -175,7 +173,7 @@ async fn one_time_prekeys_are_never_handed_out_twice_to_64_concurrent_fetchers()
         let relay = Arc::clone(&relay);
         let target = bob.id();
         tasks.spawn(async move {
-            let me = TestIdentity::new(n);
+            let me = TestAccount::new(n);
             let c = connect(&relay, &me).await.unwrap();
             let mut got = Vec::new();
             for _ in 0..3 {
@@ -220,14 +218,16 @@ async fn one_time_prekeys_are_never_handed_out_twice_to_64_concurrent_fetchers()
 async fn auth_violations_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let relay = start_in(dir.path(), Limits::default()).await;
-    let (alice, bob) = (TestIdentity::new(1), TestIdentity::new(2));
+    let (alice, bob) = (TestAccount::new(1), TestAccount::new(2));
 
     // A signature by another key.
-    let err = Client::connect(relay.local_addr(), relay.fingerprint(), alice.id(), &|m| {
-        bob.sign(m)
-    })
-    .await
-    .unwrap_err();
+    let impostor = Impostor {
+        claimed: alice.id(),
+        signer: &bob,
+    };
+    let err = Client::connect(relay.local_addr(), relay.fingerprint(), &impostor)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some(RelayErrorCode::AuthFailed), "{err}");
 
     // A signature bound to another connection's exporter.
@@ -250,9 +250,7 @@ async fn auth_violations_are_rejected() {
         panic!()
     };
     let nonce: [u8; 32] = ch.nonce.try_into().unwrap();
-    let sig = remit_relay::auth::sign_auth(&nonce, &other.exporter().unwrap(), &alice.id(), &|m| {
-        alice.sign(m)
-    });
+    let sig = remit_relay::auth::sign_auth(&nonce, &other.exporter().unwrap(), &alice).unwrap();
     raw.write_frame(&frame(
         2,
         client_frame::Body::Auth(v1::Auth {
@@ -289,12 +287,12 @@ async fn auth_violations_are_rejected() {
     // Publishing for another identity.
     let a = connect(&relay, &alice).await.unwrap();
     let err = a
-        .publish(bob.publish(Some(bob.signed_prekey(1, 1)), &[]))
+        .publish(bob.publish(Some(bob.signed_prekey()), &[]))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(RelayErrorCode::Forbidden));
     // A forged signed prekey.
-    let mut spk = alice.signed_prekey(1, 1);
+    let mut spk = alice.signed_prekey();
     spk.public_key[0] ^= 1;
     let err = a.publish(alice.publish(Some(spk), &[])).await.unwrap_err();
     assert_eq!(err.code(), Some(RelayErrorCode::BadSignature));
@@ -326,7 +324,7 @@ fn frame(request_id: u64, body: client_frame::Body) -> v1::ClientFrame {
 async fn malformed_truncated_and_oversized_frames_get_errors_while_others_carry_on() {
     let dir = tempfile::tempdir().unwrap();
     let relay = start_in(dir.path(), Limits::default()).await;
-    let (alice, bob) = (TestIdentity::new(1), TestIdentity::new(2));
+    let (alice, bob) = (TestAccount::new(1), TestAccount::new(2));
     let a = connect(&relay, &alice).await.unwrap();
     let mut b = connect(&relay, &bob).await.unwrap();
 
@@ -399,7 +397,7 @@ async fn rate_limit_triggers_and_recovers() {
         ..Limits::default()
     };
     let relay = start_in(dir.path(), limits).await;
-    let (alice, bob) = (TestIdentity::new(1), TestIdentity::new(2));
+    let (alice, bob) = (TestAccount::new(1), TestAccount::new(2));
     let a = Arc::new(connect(&relay, &alice).await.unwrap());
     let mut limited = None;
     for i in 0..20 {
@@ -431,7 +429,7 @@ async fn quota_is_reported_and_fetch_of_unknown_identity_is_not_found() {
         ..Limits::default()
     };
     let relay = start_in(dir.path(), limits).await;
-    let (alice, bob) = (TestIdentity::new(1), TestIdentity::new(2));
+    let (alice, bob) = (TestAccount::new(1), TestAccount::new(2));
     let a = connect(&relay, &alice).await.unwrap();
     a.send(bob.id(), mid(1), b"1".to_vec()).await.unwrap();
     a.send(bob.id(), mid(2), b"2".to_vec()).await.unwrap();
@@ -439,5 +437,107 @@ async fn quota_is_reported_and_fetch_of_unknown_identity_is_not_found() {
     assert_eq!(err.code(), Some(RelayErrorCode::Quota));
     let err = a.fetch_bundle(bob.id()).await.unwrap_err();
     assert_eq!(err.code(), Some(RelayErrorCode::NotFound));
+    relay.shutdown().await;
+}
+
+/// GET /metrics over plain HTTP/1.1 on loopback; returns (status line, body).
+async fn scrape(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: relay\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(WAIT, s.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_owned(), body.to_owned())
+}
+
+fn value(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_scraped_after_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        mailbox_max_count: 4,
+        ..Limits::default()
+    };
+    let relay = start_in(dir.path(), limits).await;
+    let addr = relay.metrics_addr().unwrap();
+    let (alice, bob) = (TestAccount::new(1), TestAccount::new(2));
+    let mut b = connect(&relay, &bob).await.unwrap();
+    let a = connect(&relay, &alice).await.unwrap();
+    for i in 0..4 {
+        a.send(bob.id(), mid(i), vec![7; 256]).await.unwrap();
+    }
+    assert!(
+        a.send(bob.id(), mid(0), vec![7; 256]).await.unwrap(),
+        "duplicate"
+    );
+    let err = a.send(bob.id(), mid(9), vec![7; 256]).await.unwrap_err();
+    assert_eq!(err.code(), Some(RelayErrorCode::Quota));
+    let err = a.fetch_bundle([9; 32]).await.unwrap_err();
+    assert_eq!(err.code(), Some(RelayErrorCode::NotFound));
+    let mut seqs = Vec::new();
+    for _ in 0..4 {
+        seqs.push(next_delivery(&mut b).await.sequence);
+    }
+    assert_eq!(b.ack(seqs[..3].to_vec()).await.unwrap(), 3);
+
+    let (status, body) = scrape(addr, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(value(&body, "remit_relay_connections"), 2.0);
+    assert_eq!(value(&body, "remit_relay_connections_total"), 2.0);
+    assert_eq!(value(&body, "remit_relay_sends_total"), 4.0);
+    assert_eq!(value(&body, "remit_relay_send_duplicates_total"), 1.0);
+    assert_eq!(value(&body, "remit_relay_deliveries_total"), 4.0);
+    assert_eq!(value(&body, "remit_relay_acks_total"), 3.0);
+    assert_eq!(value(&body, "remit_relay_queue_depth"), 1.0);
+    assert_eq!(
+        value(&body, "remit_relay_rejections_total{reason=\"quota\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&body, "remit_relay_rejections_total{reason=\"not_found\"}"),
+        1.0
+    );
+    assert_eq!(
+        value(&body, "remit_relay_rejections_total{reason=\"malformed\"}"),
+        0.0
+    );
+    // Every enqueue and ack went through a group commit; the histogram is cumulative.
+    let commits = value(&body, "remit_relay_store_commit_seconds_count");
+    assert!(commits >= 1.0, "{body}");
+    assert_eq!(
+        value(
+            &body,
+            "remit_relay_store_commit_seconds_bucket{le=\"+Inf\"}"
+        ),
+        commits
+    );
+    assert!(value(&body, "remit_relay_store_commit_jobs_total") >= 7.0);
+    assert!(body.contains("# TYPE remit_relay_store_commit_seconds histogram\n"));
+
+    let (status, _) = scrape(addr, "/nope").await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+
+    a.close().await;
+    b.close().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, body) = scrape(addr, "/metrics").await;
+        if value(&body, "remit_relay_connections") == 0.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "gauge stays {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     relay.shutdown().await;
 }

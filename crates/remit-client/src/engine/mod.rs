@@ -198,6 +198,14 @@ impl<S: Store> Engine<S> {
         self.account.identity()
     }
 
+    /// The account (identity and prekeys). Its only signing capability is
+    /// [`Account::sign_statement`], which is what relay authentication uses: the transport
+    /// passes `&Account` as the relay client's signer.
+    #[must_use]
+    pub fn account(&self) -> &Account {
+        &self.account
+    }
+
     /// Our address: the Ed25519 identity key the relay knows us by.
     #[must_use]
     pub fn address(&self) -> [u8; 32] {

@@ -6,10 +6,10 @@ use prost::Message;
 
 use super::*;
 use crate::{
-    auth::auth_statement,
+    auth::{auth_digest, sign_auth},
     limits::Rate,
     store::{MailboxStats, StoredEnvelope},
-    testkit::TestIdentity,
+    testkit::TestAccount,
 };
 
 const NONCE: [u8; 32] = [1; 32];
@@ -50,7 +50,7 @@ fn cf(request_id: u64, body: client_frame::Body) -> v1::ClientFrame {
     }
 }
 
-fn hello(id: &TestIdentity) -> client_frame::Body {
+fn hello(id: &TestAccount) -> client_frame::Body {
     client_frame::Body::Hello(v1::Hello {
         identity: id.id().to_vec(),
         agent: "test".into(),
@@ -63,8 +63,8 @@ fn auth_body(sig: [u8; 64]) -> client_frame::Body {
     })
 }
 
-fn good_sig(id: &TestIdentity) -> [u8; 64] {
-    id.sign(&auth_statement(&NONCE, &EXPORTER, &id.id()))
+fn good_sig(id: &TestAccount) -> [u8; 64] {
+    sign_auth(&NONCE, &EXPORTER, id).unwrap()
 }
 
 /// The error code of the single error frame in `actions`.
@@ -98,11 +98,11 @@ fn store_op(actions: &[Action]) -> &StoreOp {
 }
 
 /// Runs hello, auth and the counts lookup; returns the authenticated connection.
-fn authenticated(id: &TestIdentity) -> RelayConnection {
+fn authenticated(id: &TestAccount) -> RelayConnection {
     authenticated_with(id, Limits::default()).0
 }
 
-fn authenticated_with(id: &TestIdentity, limits: Limits) -> (RelayConnection, Arc<RateLimiter>) {
+fn authenticated_with(id: &TestAccount, limits: Limits) -> (RelayConnection, Arc<RateLimiter>) {
     let (mut c, rates) = connection_with(limits);
     c.handle_frame(cf(1, hello(id)), now());
     let a = c.handle_frame(cf(2, auth_body(good_sig(id))), now());
@@ -140,7 +140,7 @@ fn send_body(recipient: &[u8], message_id: &[u8], envelope: &[u8]) -> client_fra
     })
 }
 
-fn request_bodies(target: &TestIdentity) -> Vec<client_frame::Body> {
+fn request_bodies(target: &TestAccount) -> Vec<client_frame::Body> {
     vec![
         client_frame::Body::PublishPrekeys(target.publish(None, &[])),
         client_frame::Body::FetchBundle(v1::FetchBundle {
@@ -153,7 +153,7 @@ fn request_bodies(target: &TestIdentity) -> Vec<client_frame::Body> {
 
 #[test]
 fn hello_is_answered_with_the_challenge() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = connection();
     let a = c.handle_frame(cf(42, hello(&alice)), now());
     match a.as_slice() {
@@ -171,7 +171,7 @@ fn hello_is_answered_with_the_challenge() {
 
 #[test]
 fn every_request_before_hello_is_unauthenticated() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     for body in request_bodies(&alice)
         .into_iter()
         .chain([auth_body(good_sig(&alice))])
@@ -185,7 +185,7 @@ fn every_request_before_hello_is_unauthenticated() {
 
 #[test]
 fn every_request_between_hello_and_auth_is_unauthenticated() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     for body in request_bodies(&alice) {
         let mut c = connection();
         c.handle_frame(cf(1, hello(&alice)), now());
@@ -197,7 +197,7 @@ fn every_request_between_hello_and_auth_is_unauthenticated() {
 
 #[test]
 fn requests_while_authenticating_are_refused_without_a_strike() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = connection();
     c.handle_frame(cf(1, hello(&alice)), now());
     c.handle_frame(cf(2, auth_body(good_sig(&alice))), now());
@@ -209,7 +209,7 @@ fn requests_while_authenticating_are_refused_without_a_strike() {
 }
 
 fn assert_auth_fails(sig: [u8; 64]) {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = connection();
     c.handle_frame(cf(1, hello(&alice)), now());
     let a = c.handle_frame(cf(2, auth_body(sig)), now());
@@ -227,29 +227,29 @@ fn assert_auth_fails(sig: [u8; 64]) {
 
 #[test]
 fn auth_signed_by_another_key_fails() {
-    let alice = TestIdentity::new(1);
-    let mallory = TestIdentity::new(2);
-    assert_auth_fails(mallory.sign(&auth_statement(&NONCE, &EXPORTER, &alice.id())));
+    let alice = TestAccount::new(1);
+    let mallory = TestAccount::new(2);
+    assert_auth_fails(mallory.sign_digest(&auth_digest(&NONCE, &EXPORTER, &alice.id())));
 }
 
 #[test]
 fn auth_replayed_from_another_connection_fails() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     // Another connection had another nonce.
-    assert_auth_fails(alice.sign(&auth_statement(&[9; 32], &EXPORTER, &alice.id())));
+    assert_auth_fails(alice.sign_digest(&auth_digest(&[9; 32], &EXPORTER, &alice.id())));
 }
 
 #[test]
 fn auth_bound_to_another_tls_session_fails() {
-    let alice = TestIdentity::new(1);
-    assert_auth_fails(alice.sign(&auth_statement(&NONCE, &[9; 32], &alice.id())));
+    let alice = TestAccount::new(1);
+    assert_auth_fails(alice.sign_digest(&auth_digest(&NONCE, &[9; 32], &alice.id())));
 }
 
 #[test]
 fn auth_over_another_identity_fails() {
-    let alice = TestIdentity::new(1);
-    let bob = TestIdentity::new(2);
-    assert_auth_fails(alice.sign(&auth_statement(&NONCE, &EXPORTER, &bob.id())));
+    let alice = TestAccount::new(1);
+    let bob = TestAccount::new(2);
+    assert_auth_fails(alice.sign_digest(&auth_digest(&NONCE, &EXPORTER, &bob.id())));
 }
 
 #[test]
@@ -260,7 +260,7 @@ fn auth_with_a_garbage_signature_fails() {
 
 #[test]
 fn auth_signature_of_the_wrong_length_is_malformed() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = connection();
     c.handle_frame(cf(1, hello(&alice)), now());
     let a = c.handle_frame(
@@ -325,7 +325,7 @@ fn auth_with_a_small_order_identity_fails() {
 
 #[test]
 fn hello_or_auth_after_authentication_is_malformed() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = authenticated(&alice);
     assert_eq!(
         error_of(&c.handle_frame(cf(9, hello(&alice)), now())),
@@ -338,10 +338,10 @@ fn hello_or_auth_after_authentication_is_malformed() {
 
 #[test]
 fn publish_for_another_identity_is_forbidden() {
-    let alice = TestIdentity::new(1);
-    let bob = TestIdentity::new(2);
+    let alice = TestAccount::new(1);
+    let bob = TestAccount::new(2);
     let mut c = authenticated(&alice);
-    let body = client_frame::Body::PublishPrekeys(bob.publish(Some(bob.signed_prekey(1, 5)), &[]));
+    let body = client_frame::Body::PublishPrekeys(bob.publish(Some(bob.signed_prekey()), &[]));
     assert_eq!(
         error_of(&c.handle_frame(cf(3, body), now())),
         RelayErrorCode::Forbidden
@@ -350,14 +350,14 @@ fn publish_for_another_identity_is_forbidden() {
 
 #[test]
 fn publish_with_a_forged_binding_or_prekey_signature_is_refused() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = authenticated(&alice);
-    let mut p = alice.publish(Some(alice.signed_prekey(1, 5)), &[]);
+    let mut p = alice.publish(Some(alice.signed_prekey()), &[]);
     p.identity.as_mut().unwrap().binding_signature[0] ^= 1;
     let a = c.handle_frame(cf(3, client_frame::Body::PublishPrekeys(p)), now());
     assert_eq!(error_of(&a), RelayErrorCode::BadSignature);
 
-    let mut spk = alice.signed_prekey(1, 5);
+    let mut spk = alice.signed_prekey();
     spk.created_at += 1; // the signature covers created_at
     let p = alice.publish(Some(spk), &[]);
     let a = c.handle_frame(cf(4, client_frame::Body::PublishPrekeys(p)), now());
@@ -366,13 +366,13 @@ fn publish_with_a_forged_binding_or_prekey_signature_is_refused() {
 
 #[test]
 fn publish_without_identity_or_with_bad_keys_is_malformed() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = authenticated(&alice);
     let mut p = alice.publish(None, &[]);
     p.identity = None;
     let a = c.handle_frame(cf(3, client_frame::Body::PublishPrekeys(p)), now());
     assert_eq!(error_of(&a), RelayErrorCode::Malformed);
-    let mut p = alice.publish(None, &TestIdentity::one_time_prekeys(0..2));
+    let mut p = alice.publish(None, &TestAccount::one_time_prekeys(0..2));
     p.one_time_prekeys[1].public_key.pop();
     let a = c.handle_frame(cf(4, client_frame::Body::PublishPrekeys(p)), now());
     assert_eq!(error_of(&a), RelayErrorCode::Malformed);
@@ -380,9 +380,9 @@ fn publish_without_identity_or_with_bad_keys_is_malformed() {
 
 #[test]
 fn publish_of_too_many_one_time_prekeys_is_too_large() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = authenticated(&alice);
-    let keys = TestIdentity::one_time_prekeys(0..(MAX_PREKEYS_PER_PUBLISH as u32 + 1));
+    let keys = TestAccount::one_time_prekeys(0..(MAX_PREKEYS_PER_PUBLISH as u32 + 1));
     let a = c.handle_frame(
         cf(
             3,
@@ -395,10 +395,10 @@ fn publish_of_too_many_one_time_prekeys_is_too_large() {
 
 #[test]
 fn valid_publish_goes_to_the_store_and_is_answered() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = authenticated(&alice);
-    let keys = TestIdentity::one_time_prekeys(0..100);
-    let spk = alice.signed_prekey(3, 77);
+    let keys = TestAccount::one_time_prekeys(0..100);
+    let spk = alice.signed_prekey();
     let a = c.handle_frame(
         cf(
             3,
@@ -440,8 +440,8 @@ fn valid_publish_goes_to_the_store_and_is_answered() {
 
 #[test]
 fn fetch_takes_a_bundle_or_answers_not_found() {
-    let alice = TestIdentity::new(1);
-    let bob = TestIdentity::new(2);
+    let alice = TestAccount::new(1);
+    let bob = TestAccount::new(2);
     let mut c = authenticated(&alice);
     let a = c.handle_frame(
         cf(
@@ -455,8 +455,8 @@ fn fetch_takes_a_bundle_or_answers_not_found() {
     assert!(matches!(store_op(&a), StoreOp::TakeBundle(t) if *t == bob.id()));
     let bundle = StoredBundle {
         identity: bob.identity_key(),
-        signed_prekey: bob.signed_prekey(1, 2),
-        one_time_prekey: TestIdentity::one_time_prekeys(5..6).pop(),
+        signed_prekey: bob.signed_prekey(),
+        one_time_prekey: TestAccount::one_time_prekeys(5..6).pop(),
     };
     let a = c.handle_store_result(3, Ok(StoreOutcome::Bundle(Some(Box::new(bundle.clone())))));
     match a.as_slice() {
@@ -488,8 +488,8 @@ fn fetch_takes_a_bundle_or_answers_not_found() {
 
 #[test]
 fn send_is_checked_then_stored_as_from_the_authenticated_identity() {
-    let alice = TestIdentity::new(1);
-    let bob = TestIdentity::new(2);
+    let alice = TestAccount::new(1);
+    let bob = TestAccount::new(2);
     let limits = Limits {
         max_envelope_len: 100,
         ..Limits::default()
@@ -576,7 +576,7 @@ fn send_is_checked_then_stored_as_from_the_authenticated_identity() {
 
 #[test]
 fn ack_deletes_only_from_own_mailbox_and_is_bounded() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = authenticated(&alice);
     let a = c.handle_frame(
         cf(
@@ -616,7 +616,7 @@ fn ack_deletes_only_from_own_mailbox_and_is_bounded() {
 
 #[test]
 fn repeated_bad_frames_close_the_connection() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = authenticated(&alice);
     for i in 1..=MAX_STRIKES {
         let a = c.handle_bytes(b"\xff\xff\xff", now());
@@ -636,7 +636,7 @@ fn decode_failures_map_to_error_codes() {
     let wrong_version = v1::ClientFrame {
         version: 2,
         request_id: 1,
-        body: Some(hello(&TestIdentity::new(1))),
+        body: Some(hello(&TestAccount::new(1))),
     };
     assert_eq!(
         error_of(&c.handle_bytes(&wrong_version.encode_to_vec(), now())),
@@ -675,7 +675,7 @@ fn framing_errors_close_at_once() {
 
 #[test]
 fn identity_rate_limit_triggers_and_recovers() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let limits = Limits {
         identity_rate: Rate {
             burst: 3,
@@ -727,8 +727,8 @@ fn address_rate_limit_is_shared_by_connections_from_one_address() {
         },
         ..Limits::default()
     };
-    let alice = TestIdentity::new(1);
-    let bob = TestIdentity::new(2);
+    let alice = TestAccount::new(1);
+    let bob = TestAccount::new(2);
     let (mut a_conn, rates) = authenticated_with(&alice, limits.clone());
     let limits = Arc::new(limits);
     let mut b_conn = RelayConnection::new(params(1), Arc::clone(&limits), Arc::clone(&rates));
@@ -748,7 +748,7 @@ fn address_rate_limit_is_shared_by_connections_from_one_address() {
     assert_eq!(error_of(&a), RelayErrorCode::RateLimited);
     // Another address is not affected.
     let mut c_conn = RelayConnection::new(params(2), limits, rates);
-    let carol = TestIdentity::new(3);
+    let carol = TestAccount::new(3);
     c_conn.handle_frame(cf(1, hello(&carol)), now());
     c_conn.handle_frame(cf(2, auth_body(good_sig(&carol))), now());
     c_conn.handle_store_result(2, Ok(StoreOutcome::Counts(OwnerCounts::default())));
@@ -760,7 +760,7 @@ fn address_rate_limit_is_shared_by_connections_from_one_address() {
 
 #[test]
 fn fetch_rate_limit_triggers_and_recovers() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let limits = Limits {
         fetch_rate: Rate {
             burst: 2,
@@ -793,7 +793,7 @@ fn fetch_rate_limit_triggers_and_recovers() {
 
 #[test]
 fn store_failure_during_authentication_closes() {
-    let alice = TestIdentity::new(1);
+    let alice = TestAccount::new(1);
     let mut c = connection();
     c.handle_frame(cf(1, hello(&alice)), now());
     c.handle_frame(cf(2, auth_body(good_sig(&alice))), now());

@@ -1,7 +1,8 @@
 //! Durable storage behind the relay: mailboxes and the prekey directory.
 //!
 //! The [`Store`] trait is what the relay needs from a backend; [`SqliteStore`] is the embedded
-//! default and [`conformance`] is the test suite every backend must pass.
+//! default, [`PostgresStore`] the shared one for several relay nodes, and [`conformance`] is the
+//! test suite every backend must pass.
 //!
 //! # Why the trait is async
 //!
@@ -24,8 +25,13 @@ use std::future::Future;
 use remit_wire::session::{IdentityKey, OneTimePreKey, SignedPreKey};
 
 pub mod conformance;
+mod postgres;
 mod sqlite;
 
+pub use postgres::{
+    Backend, POSTGRES_MAX_BATCH, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore,
+    WAKE_CHANNEL, Wake,
+};
 pub use sqlite::{MAX_BATCH, SqliteStore};
 
 /// An Ed25519 identity signing key: the name of a mailbox and of a directory entry.
@@ -183,6 +189,12 @@ pub enum StoreError {
     /// The SQLite backend failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL backend failed (the server's message and SQLSTATE, or the driver's).
+    #[error("postgres: {0}")]
+    Postgres(String),
+    /// The store's configuration (a URL or an option) is invalid.
+    #[error("store configuration: {0}")]
+    Config(String),
     /// The database was written by a newer schema version.
     #[error("unknown schema version {got} (supported: {supported})")]
     UnknownSchema {

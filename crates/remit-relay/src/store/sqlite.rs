@@ -19,11 +19,14 @@ use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex, mpsc},
     thread::JoinHandle,
+    time::Instant,
 };
 
 use remit_wire::session::{IdentityKey, OneTimePreKey, SignedPreKey};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
+
+use crate::metrics::Metrics;
 
 use super::{
     Enqueued, IdentityId, MailboxStats, NewEnvelope, OwnerCounts, Publication, Quota, Store,
@@ -146,6 +149,17 @@ impl SqliteStore {
     /// [`StoreError::Sqlite`] if the file cannot be opened or the schema created;
     /// [`StoreError::UnknownSchema`] for a database from a newer version.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with_metrics(path, None)
+    }
+
+    /// [`Self::open`], recording every group commit's duration in `metrics`.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub fn open_with_metrics(
+        path: impl AsRef<Path>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path)?;
         configure(&conn)?;
@@ -161,7 +175,7 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("remit-relay-store".into())
-            .spawn(move || writer_loop(conn, &rx))
+            .spawn(move || writer_loop(conn, &rx, metrics.as_deref()))
             .map_err(|_| StoreError::Closed)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -177,6 +191,22 @@ impl SqliteStore {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Envelopes queued in all mailboxes (the metrics' queue depth).
+    pub fn queued_total(
+        &self,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send + 'static + use<> {
+        let this = self.clone();
+        async move {
+            this.read(|conn| {
+                let n: i64 = conn
+                    .prepare_cached("SELECT COALESCE(SUM(count), 0) FROM mailboxes")?
+                    .query_row([], |r| r.get(0))?;
+                from_sql(n)
+            })
+            .await
+        }
     }
 
     fn submit(&self, op: Op) -> oneshot::Receiver<Result<Outcome, StoreError>> {
@@ -357,7 +387,7 @@ impl Store for SqliteStore {
     }
 }
 
-fn writer_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
+fn writer_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>, metrics: Option<&Metrics>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
@@ -367,7 +397,11 @@ fn writer_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let (started, jobs) = (Instant::now(), batch.len());
         run_batch(&mut conn, batch);
+        if let Some(m) = metrics {
+            m.commit(started.elapsed(), jobs);
+        }
     }
 }
 

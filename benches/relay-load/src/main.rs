@@ -1,0 +1,755 @@
+//! Load generator for the Remit relay (issue 5). Starts a relay in a child process on
+//! 127.0.0.1 with a temporary data directory and bench limits (rates and quotas raised), then:
+//!
+//! ```text
+//! (a) baseline   bare quinn request/response (256-byte echo), same connections and window
+//! (b) throughput N sender → recipient pairs (a ring of N authenticated connections), each
+//!                256-byte envelope accepted durably (SendOk), pushed, acked, deleted
+//! (c) latency    the same at half of (b)'s rate, paced: accept p50/p99, delivery p99
+//! (d) drain      M envelopes queued for an offline identity, then drained and acked; relay
+//!                RSS from /proc/<pid>/status before, after the fill and after the drain
+//! (e) idle       K idle authenticated connections and the relay's RSS
+//! ```
+//!
+//! Progress goes to stderr, a JSON summary to stdout. Every loop is bounded; it stops by
+//! itself. By default the relay child is this binary in `--serve` mode, which runs
+//! `remit_relay::server::Relay` exactly as the `remit-relay` binary does; `--relay-bin` runs
+//! the real binary instead (with a generated `relay.toml`).
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    unreachable_pub
+)]
+
+use std::{
+    io::{BufRead as _, Write as _},
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use rand::{SeedableRng as _, rngs::ChaCha20Rng};
+use remit_relay::{
+    client::{Client, Event, Events, client_endpoint},
+    limits::{Limits, Rate},
+    server::{Relay, RelayConfig},
+};
+use remit_session::Account;
+use serde_json::json;
+use tokio::{sync::Semaphore, task::JoinSet};
+
+const PAYLOAD: usize = 256;
+const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Parser)]
+#[command(name = "relay-load", about = "Remit relay load generator")]
+struct Args {
+    /// Sender → recipient pairs (one authenticated connection per identity, in a ring).
+    #[arg(long, default_value_t = 100)]
+    pairs: usize,
+    /// Messages per pair in the throughput phase (b) and the baseline (a).
+    #[arg(long, default_value_t = 1000)]
+    per_pair: u64,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 32)]
+    window: usize,
+    /// Duration of the paced latency phase (c), seconds.
+    #[arg(long, default_value_t = 5)]
+    latency_secs: u64,
+    /// Envelopes queued for the offline drain phase (d).
+    #[arg(long, default_value_t = 100_000)]
+    drain: u64,
+    /// Idle authenticated connections in phase (e).
+    #[arg(long, default_value_t = 10_000)]
+    idle: usize,
+    /// Run the real `remit-relay` binary at this path instead of this binary's `--serve`.
+    #[arg(long)]
+    relay_bin: Option<PathBuf>,
+    /// Internal: run the relay in this process with this data directory.
+    #[arg(long, hide = true)]
+    serve: Option<PathBuf>,
+}
+
+/// The bench limits: per-address and per-identity rates and quotas raised so the relay, not
+/// its abuse limits, is measured. The same values as [`BENCH_TOML`].
+fn bench_limits() -> Limits {
+    let fast = Rate {
+        burst: 10_000_000,
+        per_second: 10_000_000,
+    };
+    Limits {
+        mailbox_max_count: 10_000_000,
+        mailbox_max_bytes: 1 << 40,
+        identity_rate: fast,
+        address_rate: fast,
+        connect_rate: Rate {
+            burst: 100_000,
+            per_second: 100_000,
+        },
+        ..Limits::default()
+    }
+}
+
+const BENCH_TOML: &str = "[limits]
+mailbox_max_count = 10000000
+mailbox_max_bytes = 1099511627776
+identity_rate = { burst = 10000000, per_second = 10000000 }
+address_rate = { burst = 10000000, per_second = 10000000 }
+connect_rate = { burst = 100000, per_second = 100000 }
+";
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn since_epoch_nanos() -> u64 {
+    epoch().elapsed().as_nanos() as u64
+}
+
+fn main() {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if let Some(dir) = args.serve {
+        runtime.block_on(serve(dir));
+        return;
+    }
+    let summary = runtime.block_on(run(args));
+    println!("{}", serde_json::to_string_pretty(&summary).expect("json"));
+}
+
+/// Child mode: run the relay until stdin closes (the parent exited or is done).
+async fn serve(dir: PathBuf) {
+    let relay = Relay::start(RelayConfig {
+        limits: bench_limits(),
+        ..RelayConfig::new("127.0.0.1:0".parse().expect("addr"), dir)
+    })
+    .await
+    .expect("relay start");
+    println!("listening {}", relay.local_addr());
+    println!("fingerprint {}", hex::encode(relay.fingerprint()));
+    std::io::stdout().flush().expect("stdout");
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).map_or(0, |n| n) > 0 {
+            sink.clear();
+        }
+    })
+    .await;
+    relay.shutdown().await;
+}
+
+struct RelayProcess {
+    child: Child,
+    addr: SocketAddr,
+    fingerprint: [u8; 32],
+}
+
+impl RelayProcess {
+    fn start(bin: Option<&PathBuf>, dir: &std::path::Path) -> Self {
+        let mut cmd = match bin {
+            Some(bin) => {
+                let config = dir.join("relay.toml");
+                std::fs::write(&config, BENCH_TOML).expect("write config");
+                let mut c = Command::new(bin);
+                c.args(["--listen", "127.0.0.1:0", "--data-dir"])
+                    .arg(dir.join("data"))
+                    .arg("--config")
+                    .arg(config)
+                    .env("RUST_LOG", "warn");
+                c
+            }
+            None => {
+                let mut c = Command::new(std::env::current_exe().expect("current exe"));
+                c.arg("--serve").arg(dir.join("data"));
+                c
+            }
+        };
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start relay");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let (mut addr, mut fingerprint) = (None, None);
+        while addr.is_none() || fingerprint.is_none() {
+            let line = lines.next().expect("relay exited early").expect("read");
+            if let Some(a) = line.strip_prefix("listening ") {
+                addr = Some(a.parse().expect("address"));
+            } else if let Some(f) = line.strip_prefix("fingerprint ") {
+                fingerprint = Some(hex::decode(f).expect("hex").try_into().expect("32 bytes"));
+            }
+        }
+        Self {
+            child,
+            addr: addr.expect("addr"),
+            fingerprint: fingerprint.expect("fingerprint"),
+        }
+    }
+
+    /// (VmRSS, VmHWM) in KiB.
+    fn rss(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn account(seed: u64) -> Account {
+    Account::new(&mut ChaCha20Rng::seed_from_u64(seed), 1_700_000_000)
+}
+
+fn identity(a: &Account) -> [u8; 32] {
+    *a.identity().signing_key()
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+/// Prints a progress line on stderr every second until dropped.
+struct Progress(tokio::task::JoinHandle<()>);
+
+impl Progress {
+    fn start(phase: &'static str, done: Arc<AtomicU64>, total: u64) -> Self {
+        Self(tokio::spawn(async move {
+            let start = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let n = done.load(Ordering::Relaxed);
+                let secs = start.elapsed().as_secs_f64();
+                eprint!(
+                    "\r[{phase}] {n}/{total} ({:.0}/s, {secs:.0} s, load {})    ",
+                    n as f64 / secs,
+                    loadavg()
+                );
+            }
+        }))
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.abort();
+        eprintln!();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) bare quinn echo
+
+async fn baseline(conns: usize, per_conn: u64, window: usize) -> f64 {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+    let cert = rustls::pki_types::CertificateDer::from(ck.cert.der().to_vec());
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).expect("key");
+    let mut server_config =
+        quinn::ServerConfig::with_single_cert(vec![cert.clone()], key).expect("server config");
+    server_config.transport_config(Arc::new(remit_relay::server::transport_config()));
+    let server =
+        quinn::Endpoint::server(server_config, "127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let accept = tokio::spawn(async move {
+        while let Some(incoming) = server.accept().await {
+            tokio::spawn(async move {
+                let Ok(conn) = incoming.await else { return };
+                let Ok((mut send, mut recv)) = conn.accept_bi().await else {
+                    return;
+                };
+                while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
+                    if send.write_all(&chunk.bytes).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = send.finish();
+                conn.closed().await;
+            });
+        }
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).expect("root");
+    let mut client_config =
+        quinn::ClientConfig::with_root_certificates(Arc::new(roots)).expect("client config");
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(Duration::from_secs(20)));
+    client_config.transport_config(Arc::new(transport));
+    let done = Arc::new(AtomicU64::new(0));
+    let progress = Progress::start("a: bare quinn", Arc::clone(&done), conns as u64 * per_conn);
+    let mut tasks = JoinSet::new();
+    let mut connections = Vec::new();
+    for _ in 0..conns {
+        let mut endpoint = client_endpoint(addr).expect("endpoint");
+        endpoint.set_default_client_config(client_config.clone());
+        let conn = endpoint
+            .connect(addr, "localhost")
+            .expect("connect")
+            .await
+            .expect("handshake");
+        connections.push((endpoint, conn));
+    }
+    let start = Instant::now();
+    for (_, conn) in &connections {
+        let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+        let permits = Arc::new(Semaphore::new(window));
+        let p = Arc::clone(&permits);
+        let done = Arc::clone(&done);
+        tasks.spawn(async move {
+            let mut received = 0u64;
+            let total = per_conn * PAYLOAD as u64;
+            while received < total {
+                let chunk = recv
+                    .read_chunk(64 * 1024, true)
+                    .await
+                    .expect("read")
+                    .expect("open");
+                let before = received / PAYLOAD as u64;
+                received += chunk.bytes.len() as u64;
+                let answered = received / PAYLOAD as u64 - before;
+                p.add_permits(answered as usize);
+                done.fetch_add(answered, Ordering::Relaxed);
+            }
+        });
+        tasks.spawn(async move {
+            let request = [0x5au8; PAYLOAD];
+            for _ in 0..per_conn {
+                permits.acquire().await.expect("permit").forget();
+                send.write_all(&request).await.expect("write");
+            }
+            let _ = send.finish();
+        });
+    }
+    tokio::time::timeout(PHASE_TIMEOUT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await
+    .expect("baseline in time");
+    let rate = (conns as u64 * per_conn) as f64 / start.elapsed().as_secs_f64();
+    drop(progress);
+    for (endpoint, conn) in connections {
+        conn.close(0u32.into(), b"done");
+        drop(endpoint);
+    }
+    accept.abort();
+    rate
+}
+
+// ---------------------------------------------------------------------------------------
+// Relay traffic
+
+/// Counters shared by the receivers of a set of connections.
+#[derive(Default)]
+struct Stats {
+    delivered: AtomicU64,
+    acked: Arc<AtomicU64>,
+    record_delivery: AtomicBool,
+    delivery_latency_us: Mutex<Vec<u64>>,
+}
+
+struct Peer {
+    id: [u8; 32],
+    client: Arc<Client>,
+}
+
+/// Receives, records and acknowledges every delivery until the connection ends.
+fn spawn_receiver(mut events: Events, client: Arc<Client>, stats: Arc<Stats>) {
+    tokio::spawn(async move {
+        let mut acks = JoinSet::new();
+        while let Some(first) = events.recv().await {
+            let mut seqs = Vec::with_capacity(256);
+            let take = |e: Event, seqs: &mut Vec<u64>| {
+                if let Event::Deliver(d) = e {
+                    if stats.record_delivery.load(Ordering::Relaxed) && d.envelope.len() >= 8 {
+                        let sent = u64::from_le_bytes(d.envelope[..8].try_into().expect("8"));
+                        let now = since_epoch_nanos();
+                        if let Ok(mut v) = stats.delivery_latency_us.lock() {
+                            v.push(now.saturating_sub(sent) / 1000);
+                        }
+                    }
+                    seqs.push(d.sequence);
+                }
+            };
+            take(first, &mut seqs);
+            while seqs.len() < 256 {
+                match events.try_recv() {
+                    Some(e) => take(e, &mut seqs),
+                    None => break,
+                }
+            }
+            if seqs.is_empty() {
+                continue;
+            }
+            stats
+                .delivered
+                .fetch_add(seqs.len() as u64, Ordering::Relaxed);
+            let client = Arc::clone(&client);
+            let stats = Arc::clone(&stats);
+            acks.spawn(async move {
+                if let Ok(n) = client.ack(seqs).await {
+                    stats.acked.fetch_add(u64::from(n), Ordering::Relaxed);
+                }
+            });
+            while acks.try_join_next().is_some() {}
+        }
+    });
+}
+
+fn envelope() -> Vec<u8> {
+    let mut e = vec![0xa5; PAYLOAD];
+    e[..8].copy_from_slice(&since_epoch_nanos().to_le_bytes());
+    e
+}
+
+fn message_id(phase: u8, sender: usize, n: u64) -> [u8; 16] {
+    let mut m = [0u8; 16];
+    m[0] = phase;
+    m[1..5].copy_from_slice(&(sender as u32).to_be_bytes());
+    m[8..].copy_from_slice(&n.to_be_bytes());
+    m
+}
+
+/// Closed loop: every sender sends `per_sender` envelopes to `target(i)` with `window` in
+/// flight. Returns when `stats.acked` reaches `acked_goal`; the elapsed time.
+async fn closed_loop(
+    peers: &[Peer],
+    target: impl Fn(usize) -> [u8; 32],
+    per_sender: u64,
+    window: usize,
+    phase: u8,
+    done: &Arc<AtomicU64>,
+) {
+    let mut senders = JoinSet::new();
+    for (i, p) in peers.iter().enumerate() {
+        let client = Arc::clone(&p.client);
+        let to = target(i);
+        let done = Arc::clone(done);
+        senders.spawn(async move {
+            let permits = Arc::new(Semaphore::new(window));
+            let mut inflight = JoinSet::new();
+            for n in 0..per_sender {
+                let permit = Arc::clone(&permits).acquire_owned().await.expect("permit");
+                let client = Arc::clone(&client);
+                let done = Arc::clone(&done);
+                inflight.spawn(async move {
+                    client
+                        .send(to, message_id(phase, i, n), envelope())
+                        .await
+                        .expect("send");
+                    done.fetch_add(1, Ordering::Relaxed);
+                    drop(permit);
+                });
+                while inflight.try_join_next().is_some() {}
+            }
+            while inflight.join_next().await.is_some() {}
+        });
+    }
+    while senders.join_next().await.is_some() {}
+}
+
+async fn wait_for(counter: &AtomicU64, goal: u64) {
+    let deadline = Instant::now() + PHASE_TIMEOUT;
+    while counter.load(Ordering::Relaxed) < goal {
+        assert!(Instant::now() < deadline, "timed out waiting for {goal}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+async fn connect_ring(relay: &RelayProcess, n: usize, seed: u64, stats: &Arc<Stats>) -> Vec<Peer> {
+    let mut peers = Vec::with_capacity(n);
+    for i in 0..n {
+        let a = account(seed + i as u64);
+        let mut client = Client::connect(relay.addr, relay.fingerprint, &a)
+            .await
+            .expect("connect");
+        let events = client.take_events();
+        let client = Arc::new(client);
+        spawn_receiver(events, Arc::clone(&client), Arc::clone(stats));
+        peers.push(Peer {
+            id: identity(&a),
+            client,
+        });
+    }
+    peers
+}
+
+async fn run(args: Args) -> serde_json::Value {
+    let _ = epoch();
+    let load_start = loadavg();
+    let n = args.pairs.max(2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    eprintln!("relay-load: load average at start {load_start}");
+
+    // (a)
+    let baseline_rate = baseline(n, args.per_pair, args.window).await;
+    eprintln!("relay-load: (a) bare quinn {baseline_rate:.0} req/s");
+
+    let relay = RelayProcess::start(args.relay_bin.as_ref(), dir.path());
+    let rss_start = relay.rss();
+    let stats = Arc::new(Stats::default());
+    let peers = connect_ring(&relay, n, 1, &stats).await;
+    let ring = |i: usize| peers[(i + 1) % n].id;
+
+    // (b)
+    let total_b = n as u64 * args.per_pair;
+    let accepted = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    {
+        let _p = Progress::start("b: throughput", Arc::clone(&stats.acked), total_b);
+        closed_loop(&peers, ring, args.per_pair, args.window, 1, &accepted).await;
+        wait_for(&stats.acked, total_b).await;
+    }
+    let elapsed_b = start.elapsed().as_secs_f64();
+    let throughput = total_b as f64 / elapsed_b;
+    eprintln!(
+        "relay-load: (b) {throughput:.0} msg/s end to end ({:.2}× bare quinn)",
+        throughput / baseline_rate
+    );
+
+    // (c) paced at half of (b)
+    let rate = throughput / 2.0;
+    let per_sender = ((rate * args.latency_secs as f64) / n as f64).max(1.0) as u64;
+    let interval = Duration::from_secs_f64(n as f64 / rate);
+    let accept_us = Arc::new(Mutex::new(Vec::new()));
+    stats.record_delivery.store(true, Ordering::Relaxed);
+    let acked_before = stats.acked.load(Ordering::Relaxed);
+    let sent_c = Arc::new(AtomicU64::new(0));
+    {
+        let _p = Progress::start("c: latency", Arc::clone(&sent_c), per_sender * n as u64);
+        let mut senders = JoinSet::new();
+        let t0 = tokio::time::Instant::now();
+        for (i, p) in peers.iter().enumerate() {
+            let client = Arc::clone(&p.client);
+            let to = ring(i);
+            let accept_us = Arc::clone(&accept_us);
+            let sent = Arc::clone(&sent_c);
+            let offset = interval.mul_f64(i as f64 / n as f64);
+            senders.spawn(async move {
+                let mut inflight = JoinSet::new();
+                for k in 0..per_sender {
+                    tokio::time::sleep_until(t0 + offset + interval.mul_f64(k as f64)).await;
+                    let client = Arc::clone(&client);
+                    let accept_us = Arc::clone(&accept_us);
+                    let sent = Arc::clone(&sent);
+                    inflight.spawn(async move {
+                        let begin = Instant::now();
+                        client
+                            .send(to, message_id(2, i, k), envelope())
+                            .await
+                            .expect("send");
+                        let us = begin.elapsed().as_micros() as u64;
+                        accept_us.lock().expect("lock").push(us);
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    });
+                    while inflight.try_join_next().is_some() {}
+                }
+                while inflight.join_next().await.is_some() {}
+            });
+        }
+        while senders.join_next().await.is_some() {}
+        wait_for(&stats.acked, acked_before + per_sender * n as u64).await;
+    }
+    stats.record_delivery.store(false, Ordering::Relaxed);
+    let mut acc = std::mem::take(&mut *accept_us.lock().expect("lock"));
+    acc.sort_unstable();
+    let mut del = std::mem::take(&mut *stats.delivery_latency_us.lock().expect("lock"));
+    del.sort_unstable();
+    let latency = json!({
+        "offered_rate_msgs_per_s": rate.round(),
+        "messages": acc.len(),
+        "accept_ms": { "p50": percentile(&acc, 0.50), "p99": percentile(&acc, 0.99), "max": percentile(&acc, 1.0) },
+        "delivery_ms": { "p50": percentile(&del, 0.50), "p99": percentile(&del, 0.99), "max": percentile(&del, 1.0) },
+    });
+    eprintln!("relay-load: (c) {latency}");
+
+    // (d) offline drain
+    let offline = account(1_000_000);
+    let offline_id = identity(&offline);
+    let per_sender = args.drain.div_ceil(n as u64);
+    let total_d = per_sender * n as u64;
+    let rss_before_fill = relay.rss();
+    let filled = Arc::new(AtomicU64::new(0));
+    let fill_start = Instant::now();
+    {
+        let _p = Progress::start("d: fill", Arc::clone(&filled), total_d);
+        closed_loop(&peers, |_| offline_id, per_sender, args.window, 3, &filled).await;
+    }
+    let fill_rate = total_d as f64 / fill_start.elapsed().as_secs_f64();
+    let rss_after_fill = relay.rss();
+    let drain_stats = Arc::new(Stats::default());
+    let drain_start = Instant::now();
+    let rss_peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let pid = relay.child.id();
+        let peak = Arc::clone(&rss_peak);
+        tokio::spawn(async move {
+            loop {
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let rss = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                    .unwrap_or(0);
+                peak.fetch_max(rss, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let drained_client = {
+        let _p = Progress::start("d: drain", Arc::clone(&drain_stats.acked), total_d);
+        let mut c = Client::connect(relay.addr, relay.fingerprint, &offline)
+            .await
+            .expect("connect");
+        let queued = c.queued_at_auth();
+        assert!(queued >= total_d, "queued {queued} < {total_d}");
+        let events = c.take_events();
+        let c = Arc::new(c);
+        spawn_receiver(events, Arc::clone(&c), Arc::clone(&drain_stats));
+        wait_for(&drain_stats.acked, total_d).await;
+        c
+    };
+    let drain_secs = drain_start.elapsed().as_secs_f64();
+    sampler.abort();
+    let drain_rate = total_d as f64 / drain_secs;
+    let rss_after_drain = relay.rss();
+    let drain = json!({
+        "envelopes": total_d,
+        "fill_msgs_per_s": fill_rate.round(),
+        "drain_msgs_per_s": drain_rate.round(),
+        "drain_seconds": drain_secs,
+        "relay_rss_kib": {
+            "before_fill": rss_before_fill.0,
+            "after_fill_queue_full": rss_after_fill.0,
+            "peak_during_drain": rss_peak.load(Ordering::Relaxed),
+            "after_drain": rss_after_drain.0,
+            "hwm_after_drain": rss_after_drain.1,
+        }
+    });
+    eprintln!("relay-load: (d) {drain}");
+    drained_client.connection().close(0u32.into(), b"done");
+
+    // (e) idle connections
+    let rss_before_idle = relay.rss();
+    let endpoint = client_endpoint(relay.addr).expect("endpoint");
+    let opened = Arc::new(AtomicU64::new(0));
+    let mut idle = Vec::with_capacity(args.idle);
+    let mut idle_error = None;
+    {
+        let _p = Progress::start("e: idle", Arc::clone(&opened), args.idle as u64);
+        let mut connecting = JoinSet::new();
+        let mut next = 0usize;
+        while next < args.idle || !connecting.is_empty() {
+            while next < args.idle && connecting.len() < 32 && idle_error.is_none() {
+                let endpoint = endpoint.clone();
+                let (addr, fp) = (relay.addr, relay.fingerprint);
+                let seed = 2_000_000 + next as u64;
+                connecting.spawn(async move {
+                    let a = account(seed);
+                    Client::connect_on(&endpoint, addr, fp, &a).await
+                });
+                next += 1;
+            }
+            match connecting.join_next().await {
+                Some(Ok(Ok(c))) => {
+                    idle.push(c);
+                    opened.fetch_add(1, Ordering::Relaxed);
+                }
+                Some(Ok(Err(e))) => {
+                    idle_error.get_or_insert_with(|| e.to_string());
+                }
+                Some(Err(e)) => {
+                    idle_error.get_or_insert_with(|| e.to_string());
+                }
+                None => break,
+            }
+            if idle_error.is_some() && connecting.is_empty() {
+                break;
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_idle = relay.rss();
+    let idle_summary = json!({
+        "requested": args.idle,
+        "authenticated": idle.len(),
+        "error": idle_error,
+        "relay_rss_kib_before": rss_before_idle.0,
+        "relay_rss_kib_with_idle": rss_idle.0,
+        "relay_rss_kib_per_connection": (rss_idle.0.saturating_sub(rss_before_idle.0)) as f64 / idle.len().max(1) as f64,
+    });
+    eprintln!("relay-load: (e) {idle_summary}");
+    for c in &idle {
+        c.connection().close(0u32.into(), b"done");
+    }
+    drop(idle);
+    for p in &peers {
+        p.client.connection().close(0u32.into(), b"done");
+    }
+    let load_end = loadavg();
+    relay.stop();
+    json!({
+        "machine": {
+            "cpus": std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+            "loadavg_start": load_start,
+            "loadavg_end": load_end,
+        },
+        "config": {
+            "pairs": n, "connections": n, "per_pair": args.per_pair, "window": args.window,
+            "payload_bytes": PAYLOAD, "relay": args.relay_bin.as_ref().map_or_else(|| "relay-load --serve (in-process Relay, child process)".to_owned(), |p| p.display().to_string()),
+        },
+        "a_bare_quinn_req_per_s": baseline_rate.round(),
+        "b_relay_msgs_per_s": throughput.round(),
+        "b_ratio_to_bare_quinn": throughput / baseline_rate,
+        "b_seconds": elapsed_b,
+        "c_half_load": latency,
+        "d_offline_drain": drain,
+        "e_idle_connections": idle_summary,
+        "relay_rss_kib_at_start": rss_start.0,
+    })
+}

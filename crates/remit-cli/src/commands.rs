@@ -1,0 +1,999 @@
+//! The commands.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use remit_client::{
+    Engine, SqliteStore,
+    transport::{Client, ClientEvent, Clock},
+};
+use remit_pay::{
+    AdjustmentDraft, CancelReason, DeclineReason, Id, InvoiceDraft, KNOWN_ASSETS, LineDraft, Money,
+    MoneyError, Notice, PaymentMethod, PaymentRequest, RequestDraft, Role, Settlement,
+    SettlementVerifier, ThreadState, Verification,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::{
+    Cli, Command, ContactCommand, InvoiceArgs, PayArgs, RequestArgs,
+    describe::{engine_event, event_line, short_id, state_name, thread_line},
+    profile::{Profile, ProfileFile, check_name, clock_from_env, parse_address, parse_fingerprint},
+};
+
+/// What a command prints: human lines, or one JSON object.
+pub(crate) struct Output {
+    json: bool,
+    map: Map<String, Value>,
+    received: Vec<Value>,
+}
+
+impl Output {
+    pub(crate) fn new(json: bool) -> Self {
+        Self {
+            json,
+            map: Map::new(),
+            received: Vec::new(),
+        }
+    }
+
+    /// A human line (shown unless `--json`).
+    pub(crate) fn line(&self, text: impl AsRef<str>) {
+        if !self.json {
+            println!("{}", text.as_ref());
+        }
+    }
+
+    pub(crate) fn set(&mut self, key: &str, value: Value) {
+        self.map.insert(key.to_owned(), value);
+    }
+
+    fn finish(mut self) {
+        if self.json {
+            if !self.received.is_empty() {
+                self.map
+                    .insert("received".into(), Value::Array(self.received));
+            }
+            println!("{}", Value::Object(self.map));
+        }
+    }
+}
+
+pub(crate) async fn run(cli: Cli) -> Result<()> {
+    let home = match cli.home.clone() {
+        Some(h) => h,
+        None => std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".remit"))
+            .ok_or_else(|| anyhow!("no home directory: pass --home or set REMIT_HOME"))?,
+    };
+    let mut out = Output::new(cli.json);
+    match cli.command {
+        Command::Demo => crate::demo::run(&mut out).await?,
+        Command::Relay { listen, data_dir } => {
+            relay(
+                &mut out,
+                listen,
+                data_dir.unwrap_or_else(|| home.join("relay")),
+            )
+            .await?;
+        }
+        command => {
+            let name = cli.profile.clone().ok_or_else(|| {
+                anyhow!("which profile? pass --profile NAME (or set REMIT_PROFILE)")
+            })?;
+            profile_command(&mut out, &home, &name, command).await?;
+        }
+    }
+    out.finish();
+    Ok(())
+}
+
+async fn relay(out: &mut Output, listen: std::net::SocketAddr, data_dir: PathBuf) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let relay = remit_relay::server::Relay::start(remit_relay::server::RelayConfig::new(
+        listen,
+        data_dir.clone(),
+    ))
+    .await
+    .map_err(|e| anyhow!("cannot start the relay on {listen}: {e}"))?;
+    let fingerprint = hex::encode(relay.fingerprint());
+    if out.json {
+        println!(
+            "{}",
+            json!({"listening": relay.local_addr().to_string(), "fingerprint": fingerprint, "data_dir": data_dir})
+        );
+    } else {
+        // The two machine-readable lines first (scripts and tests read them), hints on stderr.
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "listening {}", relay.local_addr());
+        let _ = writeln!(stdout, "fingerprint {fingerprint}");
+        let _ = stdout.flush();
+        eprintln!(
+            "profiles join with: remit init --profile NAME --relay {} --fingerprint {fingerprint}",
+            relay.local_addr()
+        );
+        eprintln!(
+            "Ctrl-C stops the relay; its data stays in {}",
+            data_dir.display()
+        );
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    relay.shutdown().await;
+    // Already printed.
+    out.json = false;
+    Ok(())
+}
+
+async fn profile_command(
+    out: &mut Output,
+    home: &std::path::Path,
+    name: &str,
+    command: Command,
+) -> Result<()> {
+    if let Command::Init {
+        relay,
+        fingerprint,
+        name: display,
+    } = command
+    {
+        return init(out, home, name, relay, &fingerprint, display).await;
+    }
+    let mut profile = Profile::open(home, name)?;
+    match command {
+        Command::Id => id(out, &profile),
+        Command::Contact(ContactCommand::Add { handle, address }) => {
+            check_name("handle", &handle)?;
+            let addr = parse_address(&address)?;
+            profile
+                .file
+                .contacts
+                .insert(handle.clone(), hex::encode(addr));
+            profile.save()?;
+            out.line(format!("contact {handle} = {}", hex::encode(addr)));
+            out.set("handle", json!(handle));
+            out.set("address", json!(hex::encode(addr)));
+            Ok(())
+        }
+        Command::Contact(ContactCommand::List) => {
+            let list: Vec<Value> = profile
+                .file
+                .contacts
+                .iter()
+                .map(|(h, a)| {
+                    out.line(format!("{h}  {a}"));
+                    json!({"handle": h, "address": a})
+                })
+                .collect();
+            out.set("contacts", Value::Array(list));
+            Ok(())
+        }
+        Command::Verify { peer } => verify(out, &profile, &peer).await,
+        Command::Request(args) => request(out, &profile, &args).await,
+        Command::Invoice(args) => invoice(out, &profile, &args).await,
+        Command::Pay(args) => pay(out, &profile, &args).await,
+        Command::Receipt { request } => receipt(out, &profile, &request).await,
+        Command::Decline {
+            request,
+            reason,
+            note,
+        } => {
+            let code = decline_reason(&reason)?;
+            let mut s = Session::open(out, &profile).await?;
+            let id = s.resolve(&request).await?;
+            let sent = s.client.decline(&id, code, &note).await?;
+            s.report_sent(&sent, "declined").await;
+            s.finish().await
+        }
+        Command::Cancel {
+            request,
+            reason,
+            note,
+        } => {
+            let code = cancel_reason(&reason)?;
+            let mut s = Session::open(out, &profile).await?;
+            let id = s.resolve(&request).await?;
+            let sent = s.client.cancel(&id, code, &note).await?;
+            s.report_sent(&sent, "cancelled").await;
+            s.finish().await
+        }
+        Command::Text { peer, text } => {
+            let address = profile.contact(&peer)?;
+            let s = Session::open(out, &profile).await?;
+            s.client.ensure_session(&address, Some(&peer)).await?;
+            s.client.send_text(&address, &text).await?;
+            s.out.line(format!("sent to {peer}"));
+            s.finish().await
+        }
+        Command::Inbox => {
+            let s = Session::open(out, &profile).await?;
+            s.finish_with_threads().await
+        }
+        Command::Listen => listen(out, &profile).await,
+        Command::Demo | Command::Relay { .. } | Command::Init { .. } => Ok(()),
+    }
+}
+
+async fn init(
+    out: &mut Output,
+    home: &std::path::Path,
+    name: &str,
+    relay: std::net::SocketAddr,
+    fingerprint: &str,
+    display: Option<String>,
+) -> Result<()> {
+    check_name("profile name", name)?;
+    let fingerprint = parse_fingerprint(fingerprint)?;
+    let dir = Profile::path(home, name);
+    if dir.join("profile.toml").exists() {
+        bail!("profile {name:?} already exists in {}", home.display());
+    }
+    let profile = Profile {
+        name: name.to_owned(),
+        dir: dir.clone(),
+        file: ProfileFile {
+            relay,
+            fingerprint: hex::encode(fingerprint),
+            display_name: display.unwrap_or_else(|| name.to_owned()),
+            contacts: std::collections::BTreeMap::new(),
+        },
+    };
+    let result = create_and_register(&profile).await;
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let address = result?;
+    profile.save()?;
+    out.line(format!("created profile {name}"));
+    out.line(format!("address {}", hex::encode(address)));
+    out.line(format!(
+        "# give your address to peers; they run: remit contact add {name} {}",
+        hex::encode(address)
+    ));
+    out.set("profile", json!(name));
+    out.set("address", json!(hex::encode(address)));
+    Ok(())
+}
+
+/// Creates the identity and publishes its prekeys at the relay (which checks the relay is
+/// there and is the pinned one).
+pub(crate) async fn create_and_register(profile: &Profile) -> Result<[u8; 32]> {
+    std::fs::create_dir_all(&profile.dir)
+        .with_context(|| format!("creating {}", profile.dir.display()))?;
+    let clock = Clock::default();
+    let mut rng = remit_client::transport::os_rng();
+    let store = SqliteStore::open(profile.db_path())?;
+    let engine = Engine::create(store, clock.now(), &mut rng)?;
+    let address = engine.address();
+    let client = Client::connect(engine, profile.transport_config(clock)?).await?;
+    client.close().await;
+    Ok(address)
+}
+
+fn id(out: &mut Output, profile: &Profile) -> Result<()> {
+    let engine = profile.open_engine()?;
+    let address = hex::encode(engine.address());
+    out.line(format!("profile      {}", profile.name));
+    out.line(format!("address      {address}"));
+    out.line(format!("fingerprint  {}", engine.fingerprint()));
+    out.line(format!(
+        "relay        {} (certificate {}…)",
+        profile.file.relay,
+        &profile.file.fingerprint[..16]
+    ));
+    out.set("profile", json!(profile.name));
+    out.set("address", json!(address));
+    out.set("fingerprint", json!(engine.fingerprint().to_string()));
+    out.set("relay", json!(profile.file.relay.to_string()));
+    let mut contacts = Vec::new();
+    for (handle, addr) in &profile.file.contacts {
+        let addr = parse_address(addr)?;
+        let info = engine.contact(handle);
+        let identity = info
+            .as_ref()
+            .map(|c| c.identity)
+            .or_else(|| engine.peer_identity(&addr).copied());
+        let verified = info.as_ref().is_some_and(|c| c.verified);
+        match identity {
+            Some(identity) => {
+                let sn = engine.safety_number(&identity).to_string();
+                out.line(format!(
+                    "{handle}: safety number {sn}{}",
+                    if verified { " (verified)" } else { "" }
+                ));
+                contacts.push(json!({"handle": handle, "safety_number": sn, "verified": verified}));
+            }
+            None => {
+                out.line(format!(
+                    "{handle}: no session yet (safety number after the first message)"
+                ));
+                contacts.push(json!({"handle": handle, "safety_number": null, "verified": false}));
+            }
+        }
+    }
+    out.set("contacts", Value::Array(contacts));
+    Ok(())
+}
+
+async fn verify(out: &mut Output, profile: &Profile, peer: &str) -> Result<()> {
+    let address = profile.contact(peer)?;
+    let s = Session::open(out, profile).await?;
+    s.client.ensure_session(&address, Some(peer)).await?;
+    let (sn, events) = {
+        let mut core = s.client.lock().await;
+        let now = s.client.clock().now();
+        let frozen = core.engine.contact(peer).is_some_and(|c| c.frozen);
+        let mut events = Vec::new();
+        if frozen {
+            events.extend(core.engine.confirm_identity(peer, now)?);
+        }
+        events.extend(core.engine.mark_verified(peer, now)?);
+        let identity = core
+            .engine
+            .contact(peer)
+            .map(|c| c.identity)
+            .ok_or_else(|| anyhow!("no identity known for {peer}"))?;
+        let described: Vec<_> = events
+            .iter()
+            .map(|e| engine_event(profile, &core.engine, e))
+            .collect();
+        (core.engine.safety_number(&identity).to_string(), described)
+    };
+    for (line, _) in &events {
+        s.out.line(line);
+    }
+    s.out.line(format!("{peer} verified; safety number {sn}"));
+    s.out.set("verified", json!(peer));
+    s.out.set("safety_number", json!(sn));
+    s.finish().await
+}
+
+pub(crate) fn parse_money(text: &str) -> Result<Money> {
+    let text = text.trim();
+    Money::parse(text).map_err(|e| match e {
+        MoneyError::UnknownAsset => {
+            let symbol = text.split_once(' ').map_or("", |(_, s)| s);
+            if symbol.is_empty() {
+                anyhow!("amount {text:?} has no asset: write it like \"12.50 USD\"")
+            } else {
+                let known: Vec<_> = KNOWN_ASSETS.iter().map(|k| k.symbol).collect();
+                anyhow!(
+                    "unknown asset {symbol:?} in {text:?} (known: {})",
+                    known.join(", ")
+                )
+            }
+        }
+        other => anyhow!("invalid amount {text:?}: {other}"),
+    })
+}
+
+pub(crate) fn parse_duration(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let (n, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| anyhow!("invalid duration {text:?}: use 30m, 12h, 7d or seconds"))?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("invalid duration {text:?}: use 30m, 12h, 7d or seconds"),
+    };
+    n.checked_mul(unit)
+        .filter(|s| *s > 0)
+        .ok_or_else(|| anyhow!("invalid duration {text:?}: must be positive"))
+}
+
+pub(crate) fn parse_method(text: &str) -> Result<PaymentMethod> {
+    let parts: Vec<&str> = text.split(':').collect();
+    Ok(match parts.as_slice() {
+        ["provider", provider, account] => PaymentMethod::Provider {
+            provider: (*provider).into(),
+            account: (*account).into(),
+        },
+        ["bank", holder, account] => PaymentMethod::Bank {
+            holder: (*holder).into(),
+            account: (*account).into(),
+            routing: String::new(),
+        },
+        ["bank", holder, account, routing] => PaymentMethod::Bank {
+            holder: (*holder).into(),
+            account: (*account).into(),
+            routing: (*routing).into(),
+        },
+        ["onchain", ns, reference, address] => PaymentMethod::OnChain {
+            chain: format!("{ns}:{reference}"),
+            address: (*address).into(),
+        },
+        _ => bail!(
+            "invalid method {text:?}: use provider:NAME:ACCOUNT, bank:HOLDER:IBAN[:BIC] or onchain:NAMESPACE:REFERENCE:ADDRESS"
+        ),
+    })
+}
+
+fn methods(profile: &Profile, given: &[String]) -> Result<Vec<PaymentMethod>> {
+    if given.is_empty() {
+        return Ok(vec![PaymentMethod::Provider {
+            provider: "examplepay".into(),
+            account: format!("@{}", profile.name),
+        }]);
+    }
+    given.iter().map(|m| parse_method(m)).collect()
+}
+
+async fn request(out: &mut Output, profile: &Profile, args: &RequestArgs) -> Result<()> {
+    let text = match &args.asset {
+        Some(asset) => format!("{} {asset}", args.amount),
+        None => args.amount.clone(),
+    };
+    let amount = parse_money(&text)?;
+    let expires_in = parse_duration(&args.expires_in)?;
+    let methods = methods(profile, &args.method)?;
+    let address = profile.contact(&args.peer)?;
+    let mut s = Session::open(out, profile).await?;
+    s.client.ensure_session(&address, Some(&args.peer)).await?;
+    let now = s.client.clock().now();
+    let draft = RequestDraft {
+        amount,
+        methods,
+        memo: args.memo.clone(),
+        reference: String::new(),
+        payee_name: profile.file.display_name.clone(),
+        created_at: now,
+        expires_at: now + expires_in,
+        allow_partial: args.partial,
+        invoice: None,
+    };
+    let sent = s.client.request_payment(&address, &draft).await?;
+    s.report_sent(&sent, &format!("asked {} for {}", args.peer, draft.amount))
+        .await;
+    s.finish().await
+}
+
+/// An invoice file (TOML or JSON).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvoiceFile {
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    memo: Option<String>,
+    #[serde(default)]
+    items: Vec<FileLine>,
+    #[serde(default)]
+    taxes: Vec<FileAdjustment>,
+    #[serde(default)]
+    discounts: Vec<FileAdjustment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLine {
+    description: String,
+    quantity: String,
+    unit_price: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAdjustment {
+    description: String,
+    amount: String,
+    #[serde(default)]
+    rate_percent: String,
+}
+
+fn read_invoice_file(path: &std::path::Path) -> Result<InvoiceFile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
+        serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
+    } else {
+        toml::from_str(&text)
+            .map_err(|e| anyhow!("{}: {}", path.display(), crate::profile::one_line(&e)))
+    }
+}
+
+pub(crate) fn build_invoice(
+    number: String,
+    issuer: String,
+    items: &[(String, String, String)],
+    taxes: &[(String, String, String)],
+    discounts: &[(String, String, String)],
+    now: u64,
+    due_in: u64,
+) -> Result<(Money, InvoiceDraft)> {
+    if items.is_empty() {
+        bail!(
+            "an invoice needs at least one --item \"DESCRIPTION|QUANTITY|UNIT PRICE\" (or --file)"
+        );
+    }
+    let mut lines = Vec::new();
+    for (description, quantity, price) in items {
+        lines.push(LineDraft {
+            description: description.clone(),
+            quantity: quantity.clone(),
+            unit_price: parse_money(price)?,
+        });
+    }
+    let adjust = |list: &[(String, String, String)]| -> Result<Vec<AdjustmentDraft>> {
+        list.iter()
+            .map(|(d, a, r)| {
+                Ok(AdjustmentDraft {
+                    description: d.clone(),
+                    rate_percent: r.clone(),
+                    amount: parse_money(a)?,
+                })
+            })
+            .collect()
+    };
+    let first = lines
+        .first()
+        .map(|l| l.unit_price.zero_like())
+        .ok_or_else(|| anyhow!("no items"))?;
+    let draft = InvoiceDraft {
+        number,
+        issuer,
+        issued_at: now,
+        due_at: now + due_in,
+        items: lines,
+        discounts: adjust(discounts)?,
+        taxes: adjust(taxes)?,
+        credits: first,
+    };
+    let total = invoice_total(&draft)?;
+    Ok((total, draft))
+}
+
+fn invoice_total(d: &InvoiceDraft) -> Result<Money> {
+    let mut total = d.credits.zero_like();
+    for line in &d.items {
+        let q = remit_pay::Decimal::parse(&line.quantity, remit_pay::limits::MAX_QUANTITY_DECIMALS)
+            .map_err(|e| anyhow!("invalid quantity {:?}: {e}", line.quantity))?;
+        let amount = line
+            .unit_price
+            .checked_mul(&q)
+            .map_err(|e| anyhow!("line {:?}: {e}", line.description))?;
+        total = total
+            .checked_add(&amount)
+            .map_err(|e| anyhow!("invoice total: {e}"))?;
+    }
+    for t in &d.taxes {
+        total = total
+            .checked_add(&t.amount)
+            .map_err(|e| anyhow!("tax {:?}: {e}", t.description))?;
+    }
+    for x in &d.discounts {
+        total = total
+            .checked_sub(&x.amount)
+            .map_err(|e| anyhow!("discount {:?}: {e}", x.description))?;
+    }
+    Ok(total)
+}
+
+fn split_line(text: &str, parts: usize, what: &str, example: &str) -> Result<Vec<String>> {
+    let v: Vec<String> = text.split('|').map(|s| s.trim().to_owned()).collect();
+    if v.len() != parts || v.iter().any(String::is_empty) {
+        bail!("invalid {what} {text:?}: write it like {example:?}");
+    }
+    Ok(v)
+}
+
+async fn invoice(out: &mut Output, profile: &Profile, args: &InvoiceArgs) -> Result<()> {
+    let file = match &args.file {
+        Some(p) => read_invoice_file(p)?,
+        None => InvoiceFile::default(),
+    };
+    let mut items: Vec<(String, String, String)> = file
+        .items
+        .iter()
+        .map(|l| {
+            (
+                l.description.clone(),
+                l.quantity.clone(),
+                l.unit_price.clone(),
+            )
+        })
+        .collect();
+    for i in &args.item {
+        let v = split_line(i, 3, "item", "Coffee beans|2|12.50 USD")?;
+        items.push((v[0].clone(), v[1].clone(), v[2].clone()));
+    }
+    let adj = |from_file: &[FileAdjustment],
+               flags: &[String],
+               what|
+     -> Result<Vec<(String, String, String)>> {
+        let mut list: Vec<_> = from_file
+            .iter()
+            .map(|a| {
+                (
+                    a.description.clone(),
+                    a.amount.clone(),
+                    a.rate_percent.clone(),
+                )
+            })
+            .collect();
+        for t in flags {
+            let v = split_line(t, 2, what, "VAT|2.03 USD")?;
+            list.push((v[0].clone(), v[1].clone(), String::new()));
+        }
+        Ok(list)
+    };
+    let taxes = adj(&file.taxes, &args.tax, "tax")?;
+    let discounts = adj(&file.discounts, &args.discount, "discount")?;
+    let due_in = parse_duration(&args.due_in)?;
+    let methods = methods(profile, &args.method)?;
+    let address = profile.contact(&args.peer)?;
+    let clock = clock_from_env();
+    let now = clock.now();
+    let number = args
+        .number
+        .clone()
+        .or(file.number)
+        .unwrap_or_else(|| format!("INV-{now}"));
+    let issuer = file
+        .issuer
+        .unwrap_or_else(|| profile.file.display_name.clone());
+    let (amount, draft) = build_invoice(number, issuer, &items, &taxes, &discounts, now, due_in)?;
+    let memo = args.memo.clone().or(file.memo).unwrap_or_default();
+    let mut s = Session::open_with(out, profile, clock).await?;
+    s.client.ensure_session(&address, Some(&args.peer)).await?;
+    let request = RequestDraft {
+        amount: amount.clone(),
+        methods,
+        memo,
+        reference: draft.number.clone(),
+        payee_name: profile.file.display_name.clone(),
+        created_at: now,
+        expires_at: draft.due_at,
+        allow_partial: false,
+        invoice: Some(draft),
+    };
+    let sent = s.client.send_invoice(&address, &request).await?;
+    s.report_sent(&sent, &format!("invoiced {} for {amount}", args.peer))
+        .await;
+    s.finish().await
+}
+
+/// The settlement for a transfer by `method` with `reference`.
+pub(crate) fn settlement_for(method: &PaymentMethod, reference: &str) -> Result<Settlement> {
+    Ok(match method {
+        PaymentMethod::Provider { provider, .. } => Settlement::Provider {
+            provider: provider.clone(),
+            transfer_id: reference.to_owned(),
+        },
+        PaymentMethod::Bank { .. } => Settlement::Bank {
+            end_to_end_id: reference.to_owned(),
+        },
+        PaymentMethod::OnChain { chain, .. } => Settlement::OnChain {
+            chain: chain.clone(),
+            txid: reference.to_owned(),
+        },
+        PaymentMethod::Lightning(_) => bail!("Lightning payments are not supported by the CLI"),
+    })
+}
+
+/// Refuses to act on an expired request, with a line that says so.
+pub(crate) fn check_open(engine: &Engine<SqliteStore>, id: &Id, now: u64) -> Result<()> {
+    let thread = engine
+        .thread(id)
+        .ok_or_else(|| anyhow!("unknown request {}", short_id(id)))?;
+    let r = thread.request().request();
+    if thread.state() == ThreadState::Expired || now >= r.expires_at {
+        bail!(
+            "request {} expired {} ago; ask the payee for a new one",
+            short_id(id),
+            human_duration(now.saturating_sub(r.expires_at))
+        );
+    }
+    Ok(())
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86_400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+async fn pay(out: &mut Output, profile: &Profile, args: &PayArgs) -> Result<()> {
+    let amount = args.amount.as_deref().map(parse_money).transpose()?;
+    let mut s = Session::open(out, profile).await?;
+    let id = s.resolve(&args.request).await?;
+    s.client.handle_timeout().await?;
+    let (amount, settlement) = {
+        let core = s.client.lock().await;
+        check_open(&core.engine, &id, s.client.clock().now())?;
+        let thread = core
+            .engine
+            .thread(&id)
+            .ok_or_else(|| anyhow!("unknown request {}", short_id(&id)))?;
+        if thread.local_role() != Role::Payer {
+            bail!(
+                "request {} is yours: only the payer records a payment",
+                short_id(&id)
+            );
+        }
+        let r = thread.request().request();
+        let method = usize::try_from(args.method)
+            .ok()
+            .and_then(|i| r.methods.get(i))
+            .ok_or_else(|| {
+                anyhow!(
+                    "request {} has {} method(s); --method {} does not exist",
+                    short_id(&id),
+                    r.methods.len(),
+                    args.method
+                )
+            })?;
+        (
+            amount.unwrap_or_else(|| r.amount.clone()),
+            settlement_for(method, &args.reference)?,
+        )
+    };
+    let shown = amount.to_string();
+    let sent = s
+        .client
+        .notify_payment(&id, amount, args.method, settlement, &args.note)
+        .await?;
+    s.report_sent(
+        &sent,
+        &format!("recorded a payment of {shown} (ref {})", args.reference),
+    )
+    .await;
+    s.finish().await
+}
+
+/// The user's word that the money of `request_id` arrived.
+struct Confirmed(Id);
+
+impl SettlementVerifier for Confirmed {
+    fn verify(&mut self, request: &PaymentRequest, notice: &Notice) -> Verification {
+        if request.request_id == self.0 {
+            Verification::Settled(notice.amount.clone())
+        } else {
+            Verification::Pending
+        }
+    }
+}
+
+async fn receipt(out: &mut Output, profile: &Profile, request: &str) -> Result<()> {
+    let mut s = Session::open(out, profile).await?;
+    let id = s.resolve(request).await?;
+    let lines = {
+        let mut core = s.client.lock().await;
+        let thread = core
+            .engine
+            .thread(&id)
+            .ok_or_else(|| anyhow!("unknown request {}", short_id(&id)))?;
+        if thread.local_role() != Role::Payee {
+            bail!(
+                "request {} was sent to you: only the payee sends a receipt",
+                short_id(&id)
+            );
+        }
+        if thread.payments().is_empty() {
+            bail!(
+                "request {}: no payment recorded yet (run `remit inbox` to fetch it)",
+                short_id(&id)
+            );
+        }
+        let now = s.client.clock().now();
+        let events = core.engine.verify_settlements(&mut Confirmed(id), now)?;
+        events
+            .iter()
+            .map(|e| engine_event(profile, &core.engine, e).0)
+            .collect::<Vec<_>>()
+    };
+    for l in lines {
+        s.out.line(l);
+    }
+    let sent = s.client.send_receipt(&id).await?;
+    s.report_sent(&sent, "sent a receipt").await;
+    s.finish().await
+}
+
+async fn listen(out: &mut Output, profile: &Profile) -> Result<()> {
+    let mut s = Session::open(out, profile).await?;
+    s.out
+        .line(format!("listening as {} (Ctrl-C to stop)", profile.name));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            event = s.client.next_event() => match event {
+                None => break,
+                Some(ClientEvent::Disconnected { error, retry_in }) => {
+                    s.out.line(format!("disconnected ({error}); retrying in {retry_in:?}"));
+                }
+                Some(ClientEvent::Connected { .. }) => s.out.line("connected"),
+                Some(e) => {
+                    profile.pin_contacts(&s.client).await?;
+                    let shown = {
+                        let core = s.client.lock().await;
+                        event_line(profile, &core.engine, &e)
+                    };
+                    if let Some((line, value)) = shown {
+                        if s.out.json {
+                            println!("{value}");
+                        } else {
+                            println!("{line}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    s.out.json = false;
+    s.finish().await
+}
+
+pub(crate) fn decline_reason(text: &str) -> Result<DeclineReason> {
+    Ok(match text {
+        "other" => DeclineReason::Other,
+        "unknown-payee" => DeclineReason::UnknownPayee,
+        "wrong-amount" => DeclineReason::WrongAmount,
+        "already-paid" => DeclineReason::AlreadyPaid,
+        "duplicate" => DeclineReason::Duplicate,
+        "unsupported-method" => DeclineReason::UnsupportedMethod,
+        "suspected-fraud" => DeclineReason::SuspectedFraud,
+        _ => bail!(
+            "unknown decline reason {text:?} (other, unknown-payee, wrong-amount, already-paid, duplicate, unsupported-method, suspected-fraud)"
+        ),
+    })
+}
+
+pub(crate) fn cancel_reason(text: &str) -> Result<CancelReason> {
+    Ok(match text {
+        "other" => CancelReason::Other,
+        "issued-in-error" => CancelReason::IssuedInError,
+        "replaced" => CancelReason::Replaced,
+        "paid-out-of-band" => CancelReason::PaidOutOfBand,
+        "order-cancelled" => CancelReason::OrderCancelled,
+        "suspected-fraud" => CancelReason::SuspectedFraud,
+        _ => bail!(
+            "unknown cancel reason {text:?} (other, issued-in-error, replaced, paid-out-of-band, order-cancelled, suspected-fraud)"
+        ),
+    })
+}
+
+/// A connected profile for one command: connects, fetches what arrived (and shows it), and at
+/// the end shows what arrived meanwhile and closes.
+pub(crate) struct Session<'a> {
+    pub(crate) out: &'a mut Output,
+    pub(crate) profile: &'a Profile,
+    pub(crate) client: Client<SqliteStore>,
+}
+
+impl<'a> Session<'a> {
+    pub(crate) async fn open(out: &'a mut Output, profile: &'a Profile) -> Result<Self> {
+        Self::open_with(out, profile, clock_from_env()).await
+    }
+
+    async fn open_with(out: &'a mut Output, profile: &'a Profile, clock: Clock) -> Result<Self> {
+        let client = profile.connect(clock).await?;
+        tokio::time::timeout(Duration::from_secs(20), client.sync())
+            .await
+            .map_err(|_| anyhow!("the relay did not deliver our queue in time"))??;
+        let mut s = Self {
+            out,
+            profile,
+            client,
+        };
+        profile.pin_contacts(&s.client).await?;
+        s.show_events().await;
+        Ok(s)
+    }
+
+    async fn show_events(&mut self) {
+        let mut events = Vec::new();
+        while let Some(e) = self.client.try_next_event() {
+            events.push(e);
+        }
+        let shown: Vec<_> = {
+            let core = self.client.lock().await;
+            events
+                .iter()
+                .filter_map(|e| event_line(self.profile, &core.engine, e))
+                .collect()
+        };
+        for (line, value) in shown {
+            self.out.line(&line);
+            self.out.received.push(value);
+        }
+    }
+
+    /// Resolves a request id or unique prefix among this profile's threads.
+    pub(crate) async fn resolve(&self, text: &str) -> Result<Id> {
+        let t = text.trim().to_ascii_lowercase();
+        if t.len() < 4 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!(
+                "invalid request id {text:?}: give at least 4 hex digits (as `remit inbox` prints)"
+            );
+        }
+        let core = self.client.lock().await;
+        let matches: Vec<Id> = core
+            .engine
+            .threads()
+            .iter()
+            .map(|(id, _, _)| *id)
+            .filter(|id| hex::encode(id).starts_with(&t))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(*one),
+            [] => bail!("unknown request {text:?} (run `remit inbox` to list them)"),
+            _ => bail!("request id {text:?} is ambiguous: give more digits"),
+        }
+    }
+
+    pub(crate) async fn report_sent(&mut self, sent: &remit_client::Sent, what: &str) {
+        let report = self.client.flush().await.ok();
+        let queued = report.is_some_and(|r| r.pending > 0);
+        self.out.line(format!(
+            "{what}: request {}, now {}{}",
+            short_id(&sent.request_id),
+            state_name(sent.state),
+            if queued {
+                " (queued: the relay is unreachable)"
+            } else {
+                ""
+            }
+        ));
+        self.out
+            .set("request_id", json!(hex::encode(sent.request_id)));
+        self.out.set("state", json!(state_name(sent.state)));
+        self.out.set("queued", json!(queued));
+        if let Some(p) = sent.payment_id {
+            self.out.set("payment_id", json!(hex::encode(p)));
+        }
+    }
+
+    pub(crate) async fn finish(mut self) -> Result<()> {
+        let _ = self.client.flush().await;
+        self.show_events().await;
+        self.client.close().await;
+        Ok(())
+    }
+
+    async fn finish_with_threads(mut self) -> Result<()> {
+        let _ = self.client.handle_timeout().await;
+        self.show_events().await;
+        let threads: Vec<(String, Value)> = {
+            let core = self.client.lock().await;
+            core.engine
+                .threads()
+                .iter()
+                .map(|(id, _, _)| thread_line(self.profile, &core.engine, id))
+                .collect()
+        };
+        if threads.is_empty() {
+            self.out.line("no payment threads");
+        } else {
+            self.out.line("threads:");
+        }
+        for (line, _) in &threads {
+            self.out.line(format!("  {line}"));
+        }
+        self.out.set(
+            "threads",
+            Value::Array(threads.into_iter().map(|(_, v)| v).collect()),
+        );
+        self.finish().await
+    }
+}

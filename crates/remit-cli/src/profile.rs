@@ -1,0 +1,212 @@
+//! Profiles on disk: `HOME/profiles/NAME/` holds `profile.toml` (the relay, its pinned
+//! fingerprint, contacts by handle) and `remit.db` (the engine's SQLite store: keys, sessions,
+//! threads).
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use remit_client::{
+    Engine, SqliteStore,
+    transport::{BeforeAck, Client, Clock, TransportConfig},
+};
+use serde::{Deserialize, Serialize};
+
+/// The profile file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ProfileFile {
+    /// The relay's address.
+    pub(crate) relay: SocketAddr,
+    /// SHA-256 of the relay's certificate, hex.
+    pub(crate) fingerprint: String,
+    /// The name shown on our requests.
+    #[serde(default)]
+    pub(crate) display_name: String,
+    /// Contacts: handle → address (hex Ed25519 identity key).
+    #[serde(default)]
+    pub(crate) contacts: BTreeMap<String, String>,
+}
+
+/// An open profile.
+#[derive(Debug)]
+pub(crate) struct Profile {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) file: ProfileFile,
+}
+
+pub(crate) fn profiles_dir(home: &Path) -> PathBuf {
+    home.join("profiles")
+}
+
+/// Checks a profile name or contact handle: 1 to 32 of `a-z 0-9 _ -`.
+pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        bail!("invalid {what} {name:?}: use 1 to 32 of a-z, 0-9, '_' and '-'")
+    }
+}
+
+pub(crate) fn parse_fingerprint(hex_text: &str) -> Result<[u8; 32]> {
+    let bytes = hex::decode(hex_text.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok());
+    bytes.ok_or_else(|| anyhow!("invalid fingerprint {hex_text:?}: expected 64 hex digits"))
+}
+
+pub(crate) fn parse_address(text: &str) -> Result<[u8; 32]> {
+    let bytes = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok());
+    bytes.ok_or_else(|| {
+        anyhow!("invalid address {text:?}: expected 64 hex digits (as `remit id` prints)")
+    })
+}
+
+impl Profile {
+    pub(crate) fn path(home: &Path, name: &str) -> PathBuf {
+        profiles_dir(home).join(name)
+    }
+
+    /// Opens an existing profile.
+    pub(crate) fn open(home: &Path, name: &str) -> Result<Self> {
+        check_name("profile name", name)?;
+        let dir = Self::path(home, name);
+        let path = dir.join("profile.toml");
+        if !path.exists() {
+            bail!(
+                "no profile {name:?} in {} (create it with `remit init --profile {name} ...`)",
+                home.display()
+            );
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let file: ProfileFile =
+            toml::from_str(&text).map_err(|e| anyhow!("{}: {}", path.display(), one_line(&e)))?;
+        Ok(Self {
+            name: name.to_owned(),
+            dir,
+            file,
+        })
+    }
+
+    pub(crate) fn save(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let text = toml::to_string(&self.file)?;
+        let tmp = self.dir.join("profile.toml.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, self.dir.join("profile.toml"))?;
+        Ok(())
+    }
+
+    pub(crate) fn db_path(&self) -> PathBuf {
+        self.dir.join("remit.db")
+    }
+
+    pub(crate) fn fingerprint(&self) -> Result<[u8; 32]> {
+        parse_fingerprint(&self.file.fingerprint)
+    }
+
+    pub(crate) fn open_engine(&self) -> Result<Engine<SqliteStore>> {
+        let store = SqliteStore::open(self.db_path())
+            .with_context(|| format!("opening {}", self.db_path().display()))?;
+        Ok(Engine::open(store)?)
+    }
+
+    /// The address of contact `handle`.
+    pub(crate) fn contact(&self, handle: &str) -> Result<[u8; 32]> {
+        match self.file.contacts.get(handle) {
+            Some(a) => parse_address(a),
+            None => bail!(
+                "unknown peer {handle:?}: add it with `remit contact add {handle} ADDRESS` (the peer's `remit id` prints its address)"
+            ),
+        }
+    }
+
+    /// The handle of the contact at `address`, if any.
+    pub(crate) fn handle_of(&self, address: &[u8; 32]) -> Option<&str> {
+        let hex = hex::encode(address);
+        self.file
+            .contacts
+            .iter()
+            .find(|(_, a)| **a == hex)
+            .map(|(h, _)| h.as_str())
+    }
+
+    /// How to show the peer at `address`.
+    pub(crate) fn peer_name(&self, address: &[u8; 32]) -> String {
+        self.handle_of(address).map_or_else(
+            || format!("unknown peer {}…", &hex::encode(address)[..12]),
+            str::to_owned,
+        )
+    }
+
+    pub(crate) fn transport_config(&self, clock: Clock) -> Result<TransportConfig> {
+        let mut config = TransportConfig::new(self.file.relay, self.fingerprint()?);
+        config.clock = clock;
+        if let Some(ms) = std::env::var("REMIT_CONNECT_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            config.connect_timeout = std::time::Duration::from_millis(ms);
+        }
+        // For the kill-before-ack test: exit right after an envelope is committed, before it
+        // is acked.
+        if std::env::var_os("REMIT_TEST_EXIT_BEFORE_ACK").is_some() {
+            let hook: BeforeAck = std::sync::Arc::new(|| std::process::exit(86));
+            config.before_ack = Some(hook);
+        }
+        Ok(config)
+    }
+
+    /// Opens the engine and connects it to the profile's relay.
+    pub(crate) async fn connect(&self, clock: Clock) -> Result<Client<SqliteStore>> {
+        let engine = self.open_engine()?;
+        let client = Client::connect(engine, self.transport_config(clock)?).await?;
+        // Contacts known by address get their identity pinned once a session exists.
+        self.pin_contacts(&client).await?;
+        Ok(client)
+    }
+
+    /// Pins every contact whose identity the engine knows and has not pinned under that
+    /// handle yet.
+    pub(crate) async fn pin_contacts(&self, client: &Client<SqliteStore>) -> Result<()> {
+        let mut core = client.lock().await;
+        for (handle, address) in &self.file.contacts {
+            let address = parse_address(address)?;
+            if core.engine.contact(handle).is_none()
+                && let Some(identity) = core.engine.peer_identity(&address).copied()
+            {
+                core.engine.pin_peer(handle, identity)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error's text on one line.
+pub(crate) fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The clock: system time, moved by `REMIT_CLOCK_OFFSET` seconds (tests use it to reach an
+/// expiry without sleeping).
+pub(crate) fn clock_from_env() -> Clock {
+    let offset = std::env::var("REMIT_CLOCK_OFFSET")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    Clock::with_offset(offset)
+}

@@ -1,0 +1,350 @@
+//! The background task of a [`super::Client`]: one relay connection at a time, reconnected
+//! with backoff; receives, hands envelopes to the engine, acks, flushes the outbox, tops up
+//! prekeys and answers the client's commands.
+
+use std::{sync::Arc, time::Duration};
+
+use remit_relay::client::{Client as RelayClient, ClientError as RelayError, Delivery, Event};
+use remit_session::Account;
+use remit_wire::{
+    limits::MAX_PREKEYS_PER_PUBLISH,
+    v1::{self, RelayErrorCode},
+};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::{ClientEvent, Command, Core, FlushReport, TransportConfig, TransportError};
+use crate::{error::ClientError, store::Store};
+
+/// Why a connection ended.
+enum End {
+    /// The client closed (or dropped) the transport.
+    Closed,
+    /// The connection was lost or failed; reconnect.
+    Lost(String),
+}
+
+pub(super) struct Worker<S: Store> {
+    pub(super) core: Arc<Mutex<Core<S>>>,
+    /// A copy of the account, used only to sign the relay's authentication statement.
+    pub(super) signer: Account,
+    pub(super) config: TransportConfig,
+    pub(super) events: mpsc::Sender<ClientEvent>,
+    /// One-time prekeys the relay holds for us, as last reported (minus what we saw used).
+    pub(super) prekeys_left: u32,
+    pub(super) sync_waiters: Vec<oneshot::Sender<()>>,
+    /// The relay reported `QueueEmpty` on this connection.
+    pub(super) idle: bool,
+}
+
+impl<S: Store + Send + 'static> Worker<S> {
+    /// Connects, authenticates, publishes prekeys and sends the outbox.
+    pub(super) async fn connect(&mut self) -> Result<RelayClient, TransportError> {
+        let addr = self.config.relay;
+        let relay = match tokio::time::timeout(
+            self.config.connect_timeout,
+            RelayClient::connect(addr, self.config.fingerprint, &self.signer),
+        )
+        .await
+        {
+            Err(_) => return Err(TransportError::Unreachable { addr }),
+            Ok(Err(e)) => return Err(classify(addr, e)),
+            Ok(Ok(c)) => c,
+        };
+        self.idle = false;
+        self.prekeys_left = relay.one_time_prekeys_left();
+        let queued = relay.queued_at_auth();
+        self.publish(&relay, true).await?;
+        self.emit(ClientEvent::Connected { queued }).await;
+        self.flush(&relay).await;
+        Ok(relay)
+    }
+
+    /// The connection loop: serve a connection until it ends, then reconnect with backoff.
+    pub(super) async fn run(mut self, first: RelayClient, mut commands: mpsc::Receiver<Command>) {
+        let mut relay = Some(first);
+        let mut backoff = self.config.backoff_initial;
+        loop {
+            let connection = match relay.take() {
+                Some(c) => c,
+                None => match self.connect().await {
+                    Ok(c) => {
+                        backoff = self.config.backoff_initial;
+                        c
+                    }
+                    Err(e) => {
+                        self.emit(ClientEvent::Disconnected {
+                            error: e.to_string(),
+                            retry_in: backoff,
+                        })
+                        .await;
+                        if self.wait_offline(backoff, &mut commands).await {
+                            return;
+                        }
+                        backoff = (backoff * 2).min(self.config.backoff_max);
+                        continue;
+                    }
+                },
+            };
+            let mut connection = connection;
+            let end = self.serve(&mut connection, &mut commands).await;
+            connection.close().await;
+            match end {
+                End::Closed => return,
+                End::Lost(error) => {
+                    self.emit(ClientEvent::Disconnected {
+                        error,
+                        retry_in: backoff,
+                    })
+                    .await;
+                    if self.wait_offline(backoff, &mut commands).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers commands without a connection for `delay`; `true` if the client closed.
+    async fn wait_offline(
+        &mut self,
+        delay: Duration,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return false,
+                command = commands.recv() => match command {
+                    None => return true,
+                    Some(Command::Close { reply }) => {
+                        let _ = reply.send(());
+                        return true;
+                    }
+                    Some(Command::Fetch { reply, .. }) => {
+                        let _ = reply.send(Err(TransportError::Offline));
+                    }
+                    Some(Command::Flush { reply }) => {
+                        let pending = self.core.lock().await.engine.pending_outgoing().len();
+                        let _ = reply.send(FlushReport { sent: 0, pending });
+                    }
+                    Some(Command::Sync { reply }) => self.sync_waiters.push(reply),
+                },
+            }
+        }
+    }
+
+    async fn serve(
+        &mut self,
+        relay: &mut RelayClient,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> End {
+        loop {
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    None => return End::Closed,
+                    Some(Command::Close { reply }) => {
+                        let _ = reply.send(());
+                        return End::Closed;
+                    }
+                    Some(Command::Fetch { peer, reply }) => {
+                        let result = self.fetch(relay, peer).await;
+                        let _ = reply.send(result);
+                    }
+                    Some(Command::Flush { reply }) => {
+                        let report = self.flush(relay).await;
+                        let _ = reply.send(report);
+                    }
+                    Some(Command::Sync { reply }) => {
+                        if self.idle {
+                            let _ = reply.send(());
+                        } else {
+                            self.sync_waiters.push(reply);
+                        }
+                    }
+                },
+                event = relay.next_event() => match event {
+                    None => return End::Lost("connection closed".into()),
+                    Some(Event::Deliver(d)) => {
+                        if let Err(e) = self.deliver(relay, d).await {
+                            return End::Lost(e);
+                        }
+                    }
+                    Some(Event::QueueEmpty { .. }) => {
+                        self.idle = true;
+                        for w in self.sync_waiters.drain(..) {
+                            let _ = w.send(());
+                        }
+                        self.emit(ClientEvent::Idle).await;
+                    }
+                    Some(Event::Error(e)) => self.emit(ClientEvent::Warning(e.to_string())).await,
+                    Some(_) => {}
+                },
+            }
+        }
+    }
+
+    /// Hands one envelope to the engine, reports its events, then acks it.
+    async fn deliver(&mut self, relay: &RelayClient, d: Delivery) -> Result<(), String> {
+        let now = self.config.clock.now();
+        let (result, used) = {
+            let mut core = self.core.lock().await;
+            let before = core.engine.one_time_prekey_count();
+            let result = core
+                .engine
+                .handle_envelope(d.sender, d.message_id, &d.envelope, now);
+            let used = before.saturating_sub(core.engine.one_time_prekey_count());
+            (result, used)
+        };
+        match result {
+            Ok(events) => {
+                self.emit(ClientEvent::Received {
+                    sender: d.sender,
+                    size: d.envelope.len(),
+                })
+                .await;
+                for e in events {
+                    self.emit(ClientEvent::Engine(e)).await;
+                }
+            }
+            // Not committed: leave it at the relay, and start over.
+            Err(ClientError::Store(e)) => return Err(format!("store: {e}")),
+            Err(e) => {
+                self.emit(ClientEvent::Dropped {
+                    sender: d.sender,
+                    error: e.to_string(),
+                })
+                .await;
+            }
+        }
+        if let Some(hook) = &self.config.before_ack {
+            hook();
+        }
+        self.request(relay.ack(vec![d.sequence]))
+            .await
+            .map_err(|e| e.to_string())?;
+        if used > 0 {
+            self.prekeys_left = self
+                .prekeys_left
+                .saturating_sub(u32::try_from(used).unwrap_or(u32::MAX));
+            if let Err(e) = self.publish(relay, false).await {
+                return Err(e.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes identity and signed prekey (`always`), and a batch of one-time prekeys when
+    /// the relay holds fewer than the minimum.
+    async fn publish(&mut self, relay: &RelayClient, always: bool) -> Result<(), TransportError> {
+        let low = self.prekeys_left < self.config.min_one_time_prekeys;
+        if !always && !low {
+            return Ok(());
+        }
+        let publish = {
+            let core = &mut *self.core.lock().await;
+            let keys = if low {
+                let room = remit_session::MAX_ONE_TIME_PREKEYS
+                    .saturating_sub(core.engine.one_time_prekey_count());
+                let n = self
+                    .config
+                    .one_time_prekey_batch
+                    .min(MAX_PREKEYS_PER_PUBLISH)
+                    .min(room);
+                core.engine.generate_one_time_prekeys(n, &mut core.rng)?
+            } else {
+                Vec::new()
+            };
+            let bundle = core.engine.bundle(None);
+            v1::PublishPreKeys {
+                identity: Some((&bundle.identity).into()),
+                signed_prekey: Some((&bundle.signed_prekey).into()),
+                one_time_prekeys: keys.iter().map(Into::into).collect(),
+            }
+        };
+        let published = !publish.one_time_prekeys.is_empty();
+        self.prekeys_left = self.request(relay.publish(publish)).await?;
+        if published {
+            self.emit(ClientEvent::PrekeysPublished {
+                left: self.prekeys_left,
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    async fn fetch(
+        &mut self,
+        relay: &RelayClient,
+        peer: [u8; 32],
+    ) -> Result<remit_wire::session::PreKeyBundle, TransportError> {
+        match self.request(relay.fetch_bundle(peer)).await {
+            Err(e) if e.code() == Some(RelayErrorCode::NotFound) => {
+                Err(TransportError::UnknownPeer { peer })
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Sends the engine's outbox, oldest first, marking each envelope sent once the relay
+    /// holds it. Stops at the first failure (the rest stays queued).
+    async fn flush(&mut self, relay: &RelayClient) -> FlushReport {
+        let pending: Vec<_> = self.core.lock().await.engine.pending_outgoing().to_vec();
+        let mut sent = 0;
+        for out in &pending {
+            let result = self
+                .request(relay.send(out.recipient, out.message_id, out.envelope.clone()))
+                .await;
+            if let Err(e) = result {
+                self.emit(ClientEvent::Warning(format!(
+                    "send failed, kept in the outbox: {e}"
+                )))
+                .await;
+                break;
+            }
+            if let Err(e) = self.core.lock().await.engine.mark_sent(&out.message_id) {
+                // Sent but not marked: it is sent again later, and the relay stores it once.
+                self.emit(ClientEvent::Warning(format!("outbox: {e}")))
+                    .await;
+            }
+            sent += 1;
+            self.emit(ClientEvent::Sent {
+                recipient: out.recipient,
+                size: out.envelope.len(),
+            })
+            .await;
+        }
+        let pending = self.core.lock().await.engine.pending_outgoing().len();
+        FlushReport { sent, pending }
+    }
+
+    async fn request<T>(
+        &self,
+        call: impl Future<Output = Result<T, RelayError>>,
+    ) -> Result<T, RelayError> {
+        tokio::time::timeout(self.config.request_timeout, call)
+            .await
+            .map_err(|_| RelayError::Protocol("request timed out"))?
+    }
+
+    async fn emit(&self, event: ClientEvent) {
+        let _ = self.events.send(event).await;
+    }
+}
+
+/// Turns a connection failure into what the user should be told.
+fn classify(addr: std::net::SocketAddr, e: RelayError) -> TransportError {
+    match &e {
+        RelayError::Connection(quinn::ConnectionError::TransportError(t))
+            if (0x100..0x200).contains(&u64::from(t.code)) =>
+        {
+            TransportError::WrongFingerprint { addr }
+        }
+        RelayError::Connection(
+            quinn::ConnectionError::TimedOut | quinn::ConnectionError::ConnectionClosed(_),
+        )
+        | RelayError::Io(_) => TransportError::Unreachable { addr },
+        _ => TransportError::Relay(e),
+    }
+}
