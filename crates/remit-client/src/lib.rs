@@ -96,7 +96,8 @@
 //! ```
 //!
 //! `examples/two_parties.rs` walks the whole flow on SQLite files: request, invoice, payment
-//! notice, settlement verification, receipt, decline and cancel.
+//! notice, settlement verification, receipt, decline and cancel. `examples/relay_pair.rs` is
+//! the same request, paid and receipted, over [`transport::Client`] and a relay.
 #![forbid(unsafe_code)]
 
 mod engine;
