@@ -1,7 +1,7 @@
 //! Input: received envelopes, the clock, and the app's settlement verifier.
 
 use remit_pay::{
-    Applied, Direction, Id, Incoming, PayError, PaymentMessage, PaymentThread, Role,
+    Applied, Direction, Id, Incoming, PayError, PaymentMessage, PaymentStatus, PaymentThread, Role,
     SettlementVerifier, ThreadState, open_content,
 };
 use remit_session::{Account, DecryptError, Session, VerifiedIdentity};
@@ -196,10 +196,13 @@ impl<S: Store> Engine<S> {
     /// # Errors
     /// A store or record error; nothing changed.
     pub fn handle_timeout(&mut self, now: u64) -> Result<Vec<Event>, ClientError> {
-        self.update_threads(|thread| {
-            thread.tick(now);
-            Ok(())
-        })
+        self.update_threads(
+            |_| true,
+            |thread| {
+                thread.tick(now);
+                Ok(())
+            },
+        )
     }
 
     /// Asks the app's `verifier` about every unverified payment and refund notice, in every
@@ -213,7 +216,15 @@ impl<S: Store> Engine<S> {
         verifier: &mut V,
         now: u64,
     ) -> Result<Vec<Event>, ClientError> {
-        self.update_threads(|thread| {
+        // Only threads with a notice still waiting for the app's word can change: finished
+        // threads are not copied, so the cost follows the open work, not the history.
+        let waiting = |thread: &PaymentThread| {
+            thread
+                .payments()
+                .iter()
+                .any(|p| p.status == PaymentStatus::Unverified)
+        };
+        self.update_threads(waiting, |thread| {
             thread.verify_settlements(verifier, now)?;
             Ok(())
         })
@@ -221,6 +232,7 @@ impl<S: Store> Engine<S> {
 
     fn update_threads(
         &mut self,
+        concerned: impl Fn(&PaymentThread) -> bool,
         mut update: impl FnMut(&mut PaymentThread) -> Result<(), ClientError>,
     ) -> Result<Vec<Event>, ClientError> {
         let mut ids: Vec<Id> = self.threads.keys().copied().collect();
@@ -232,6 +244,9 @@ impl<S: Store> Engine<S> {
             let Some(slot) = self.threads.get(&id) else {
                 continue;
             };
+            if !concerned(&slot.thread) {
+                continue;
+            }
             let mut next = slot.clone();
             update(&mut next.thread)?;
             if next.thread == slot.thread {
