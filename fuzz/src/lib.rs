@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod pay_content;
 pub mod pay_money;
 pub mod pay_thread;
+pub mod relay_core;
 pub mod session_decrypt;
 pub mod session_interaction;
 pub mod session_records;
@@ -22,7 +23,7 @@ pub mod wire_frames;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, by name: what the corpus replay test and `.ci/fuzz` iterate over.
-pub const TARGETS: [Target; 8] = [
+pub const TARGETS: [Target; 9] = [
     ("wire_decode", wire_decode::run),
     ("wire_frames", wire_frames::run),
     ("session_decrypt", session_decrypt::run),
@@ -31,4 +32,5 @@ pub const TARGETS: [Target; 8] = [
     ("pay_money", pay_money::run),
     ("pay_content", pay_content::run),
     ("pay_thread", pay_thread::run),
+    ("relay_core", relay_core::run),
 ];

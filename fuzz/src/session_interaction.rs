@@ -13,6 +13,11 @@
 //! - the receiver's `to_bytes()` is unchanged by every failed decrypt;
 //! - save/load: `from_bytes(to_bytes())` writes the same bytes, and the loaded session is used
 //!   from then on, so every later check also checks that loading preserved behaviour.
+//!
+//! The input ends where its bytes end (`arbitrary` would pad it with zero-byte operations, 40
+//! empty sends, up to `MAX_OPS`), and at most `MAX_SAVE_LOADS` reloads run per input. What
+//! remains is the X25519 of the ratchet itself (about 70 % of the time, more than half of it in
+//! the comparison tracing of curve25519-dalek's field arithmetic), which is what is under test.
 
 use arbitrary::{Arbitrary, Unstructured};
 use rand::{SeedableRng, rngs::ChaCha20Rng};
@@ -27,6 +32,9 @@ const MAX_OPS: usize = 64;
 const MAX_MESSAGES: usize = 40;
 /// Longest plaintext.
 const MAX_PLAINTEXT: usize = 48;
+/// Save/load operations carried out per input; later ones are skipped (each reload
+/// recomputes the ratchet public key, an X25519 base-point multiplication).
+const MAX_SAVE_LOADS: usize = 3;
 
 #[derive(Clone, Copy, Debug, Arbitrary, PartialEq, Eq)]
 enum Party {
@@ -176,8 +184,14 @@ pub fn run(data: &[u8]) {
         chains: [Vec::new(), vec![fixture.alice_first_chain]],
     };
     let mut rng = ChaCha20Rng::seed_from_u64(0x0f0f);
+    let mut save_loads = 0;
 
     for _ in 0..MAX_OPS {
+        // `arbitrary` pads an exhausted input with zeros, which would decode as the same
+        // first-variant operation until MAX_OPS: stop where the input ends instead.
+        if u.is_empty() {
+            break;
+        }
         let Ok(op) = Op::arbitrary(&mut u) else {
             break;
         };
@@ -239,6 +253,10 @@ pub fn run(data: &[u8]) {
                 }
             }
             Op::SaveLoad(party) => {
+                if save_loads == MAX_SAVE_LOADS {
+                    continue;
+                }
+                save_loads += 1;
                 let bytes = world.sessions[party.index()].to_bytes();
                 let loaded = Session::from_bytes(&bytes).expect("a saved session loads");
                 assert_eq!(loaded.to_bytes().as_slice(), bytes.as_slice());
