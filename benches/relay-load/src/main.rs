@@ -15,6 +15,7 @@
 //! itself. By default the relay child is this binary in `--serve` mode, which runs
 //! `remit_relay::server::Relay` exactly as the `remit-relay` binary does; `--relay-bin` runs
 //! the real binary instead (with a generated `relay.toml`).
+#![forbid(unsafe_code)]
 #![allow(
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,

@@ -5,6 +5,7 @@
 //! ```
 //! On first start it generates a self-signed certificate in the data directory and prints its
 //! SHA-256 fingerprint, which clients pin.
+#![forbid(unsafe_code)]
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
