@@ -15,6 +15,12 @@
 //! itself. By default the relay child is this binary in `--serve` mode, which runs
 //! `remit_relay::server::Relay` exactly as the `remit-relay` binary does; `--relay-bin` runs
 //! the real binary instead (with a generated `relay.toml`).
+//!
+//! Issue 8: `--store postgres://…` runs the relay on PostgreSQL (`Relay::start_postgres`), and
+//! `--nodes N` starts N relay children on their own loopback ports against that one database;
+//! the ring's connections are spread round-robin over the nodes (identity i on node i mod N),
+//! so each sender's recipient (i + 1) is on another node. `--phases bc` runs only some phases;
+//! (d) and (e) use node 0.
 #![forbid(unsafe_code)]
 #![allow(
     clippy::cast_precision_loss,
@@ -67,6 +73,10 @@ struct Args {
     /// Duration of the paced latency phase (c), seconds.
     #[arg(long, default_value_t = 5)]
     latency_secs: u64,
+    /// Offered rate of phase (c), messages/s, instead of half of (b)'s: the same load for
+    /// every configuration.
+    #[arg(long)]
+    latency_rate: Option<f64>,
     /// Envelopes queued for the offline drain phase (d).
     #[arg(long, default_value_t = 100_000)]
     drain: u64,
@@ -76,9 +86,24 @@ struct Args {
     /// Run the real `remit-relay` binary at this path instead of this binary's `--serve`.
     #[arg(long)]
     relay_bin: Option<PathBuf>,
+    /// The relay's store: `sqlite` (a file in each node's temporary data directory) or a
+    /// `postgres://` URL shared by every node.
+    #[arg(long, default_value = "sqlite")]
+    store: String,
+    /// Relay nodes (child processes on their own loopback ports); more than one needs
+    /// `--store postgres://…`.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// Phases to run, a subset of `abcde` (c needs b, whose rate it halves, unless
+    /// `--latency-rate` is given).
+    #[arg(long, default_value = "abcde")]
+    phases: String,
     /// Internal: run the relay in this process with this data directory.
     #[arg(long, hide = true)]
     serve: Option<PathBuf>,
+    /// Internal: the `--serve` relay's PostgreSQL URL.
+    #[arg(long, hide = true)]
+    serve_store: Option<String>,
 }
 
 /// The bench limits: per-address and per-identity rates and quotas raised so the relay, not
@@ -125,20 +150,46 @@ fn main() {
         .build()
         .expect("runtime");
     if let Some(dir) = args.serve {
-        runtime.block_on(serve(dir));
+        runtime.block_on(serve(dir, args.serve_store));
         return;
+    }
+    if let Some(bad) = args.phases.chars().find(|c| !"abcde".contains(*c)) {
+        eprintln!("relay-load: unknown phase {bad:?} (phases are a, b, c, d, e)");
+        std::process::exit(2);
+    }
+    if args.phases.contains('c') && !args.phases.contains('b') && args.latency_rate.is_none() {
+        eprintln!("relay-load: phase c is paced at half of b's rate; run b or give --latency-rate");
+        std::process::exit(2);
+    }
+    if args.store != "sqlite" && !args.store.starts_with("postgres://") {
+        eprintln!("relay-load: --store takes `sqlite` or a postgres:// URL");
+        std::process::exit(2);
+    }
+    if args
+        .latency_rate
+        .is_some_and(|r| !(r.is_finite() && r > 0.0))
+    {
+        eprintln!("relay-load: --latency-rate must be a positive number");
+        std::process::exit(2);
+    }
+    if args.nodes == 0 || (args.nodes > 1 && args.store == "sqlite") {
+        eprintln!("relay-load: --nodes must be 1, or more with --store postgres://…");
+        std::process::exit(2);
     }
     let summary = runtime.block_on(run(args));
     println!("{}", serde_json::to_string_pretty(&summary).expect("json"));
 }
 
 /// Child mode: run the relay until stdin closes (the parent exited or is done).
-async fn serve(dir: PathBuf) {
-    let relay = Relay::start(RelayConfig {
+async fn serve(dir: PathBuf, postgres: Option<String>) {
+    let config = RelayConfig {
         limits: bench_limits(),
         ..RelayConfig::new("127.0.0.1:0".parse().expect("addr"), dir)
-    })
-    .await
+    };
+    let relay = match postgres {
+        None => Relay::start(config).await,
+        Some(url) => Relay::start_postgres(config, &url).await,
+    }
     .expect("relay start");
     println!("listening {}", relay.local_addr());
     println!("fingerprint {}", hex::encode(relay.fingerprint()));
@@ -160,7 +211,9 @@ struct RelayProcess {
 }
 
 impl RelayProcess {
-    fn start(bin: Option<&PathBuf>, dir: &std::path::Path) -> Self {
+    /// Starts one relay node with its data in `dir`; `postgres`: the shared database's URL.
+    fn start(bin: Option<&PathBuf>, dir: &std::path::Path, postgres: Option<&str>) -> Self {
+        std::fs::create_dir_all(dir).expect("node directory");
         let mut cmd = match bin {
             Some(bin) => {
                 let config = dir.join("relay.toml");
@@ -171,11 +224,17 @@ impl RelayProcess {
                     .arg("--config")
                     .arg(config)
                     .env("RUST_LOG", "warn");
+                if let Some(url) = postgres {
+                    c.arg("--store").arg(url);
+                }
                 c
             }
             None => {
                 let mut c = Command::new(std::env::current_exe().expect("current exe"));
                 c.arg("--serve").arg(dir.join("data"));
+                if let Some(url) = postgres {
+                    c.arg("--serve-store").arg(url);
+                }
                 c
             }
         };
@@ -501,10 +560,18 @@ async fn wait_for(counter: &AtomicU64, goal: u64) {
     }
 }
 
-async fn connect_ring(relay: &RelayProcess, n: usize, seed: u64, stats: &Arc<Stats>) -> Vec<Peer> {
+/// Connects `n` identities, identity i to node i mod N: with N ≥ 2, i and i + 1 (its ring
+/// recipient) are on different nodes (all of them but one pair when n mod N = 1).
+async fn connect_ring(
+    nodes: &[RelayProcess],
+    n: usize,
+    seed: u64,
+    stats: &Arc<Stats>,
+) -> Vec<Peer> {
     let mut peers = Vec::with_capacity(n);
     for i in 0..n {
         let a = account(seed + i as u64);
+        let relay = &nodes[i % nodes.len()];
         let mut client = Client::connect(relay.addr, relay.fingerprint, &a)
             .await
             .expect("connect");
@@ -519,42 +586,170 @@ async fn connect_ring(relay: &RelayProcess, n: usize, seed: u64, stats: &Arc<Sta
     peers
 }
 
+/// The URL with its password (if any) replaced, for the summary.
+fn redacted(store: &str) -> String {
+    match (store.find("://"), store.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user_info = &store[scheme + 3..at];
+            match user_info.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &store[..scheme + 3], &store[at..]),
+                None => store.to_owned(),
+            }
+        }
+        _ => store.to_owned(),
+    }
+}
+
 async fn run(args: Args) -> serde_json::Value {
     let _ = epoch();
     let load_start = loadavg();
     let n = args.pairs.max(2);
+    let phases = |p: char| args.phases.contains(p);
     let dir = tempfile::tempdir().expect("tempdir");
     eprintln!("relay-load: load average at start {load_start}");
 
     // (a)
-    let baseline_rate = baseline(n, args.per_pair, args.window).await;
-    eprintln!("relay-load: (a) bare quinn {baseline_rate:.0} req/s");
+    let baseline_rate = if phases('a') {
+        let rate = baseline(n, args.per_pair, args.window).await;
+        eprintln!("relay-load: (a) bare quinn {rate:.0} req/s");
+        Some(rate)
+    } else {
+        None
+    };
 
-    let relay = RelayProcess::start(args.relay_bin.as_ref(), dir.path());
-    let rss_start = relay.rss();
+    let postgres = args
+        .store
+        .starts_with("postgres://")
+        .then_some(args.store.as_str());
+    // One after the other: concurrent first starts would race on the schema migration (which
+    // the store handles, but a bench need not exercise it).
+    let nodes: Vec<RelayProcess> = (0..args.nodes)
+        .map(|k| {
+            RelayProcess::start(
+                args.relay_bin.as_ref(),
+                &dir.path().join(format!("node{k}")),
+                postgres,
+            )
+        })
+        .collect();
+    eprintln!(
+        "relay-load: {} relay node(s) on {} ({})",
+        nodes.len(),
+        nodes
+            .iter()
+            .map(|r| r.addr.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        redacted(&args.store)
+    );
+    let relay = &nodes[0];
+    let rss_start: Vec<u64> = nodes.iter().map(|r| r.rss().0).collect();
     let stats = Arc::new(Stats::default());
-    let peers = connect_ring(&relay, n, 1, &stats).await;
+    let peers = connect_ring(&nodes, n, 1, &stats).await;
     let ring = |i: usize| peers[(i + 1) % n].id;
+    let cross_node = (0..n)
+        .filter(|&i| i % nodes.len() != ((i + 1) % n) % nodes.len())
+        .count();
 
     // (b)
-    let total_b = n as u64 * args.per_pair;
-    let accepted = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    {
-        let _p = Progress::start("b: throughput", Arc::clone(&stats.acked), total_b);
-        closed_loop(&peers, ring, args.per_pair, args.window, 1, &accepted).await;
-        wait_for(&stats.acked, total_b).await;
+    let mut throughput_b = None;
+    let mut elapsed_b = None;
+    if phases('b') {
+        let total_b = n as u64 * args.per_pair;
+        let accepted = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        {
+            let _p = Progress::start("b: throughput", Arc::clone(&stats.acked), total_b);
+            closed_loop(&peers, ring, args.per_pair, args.window, 1, &accepted).await;
+            wait_for(&stats.acked, total_b).await;
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let throughput = total_b as f64 / elapsed;
+        match baseline_rate {
+            Some(b) => eprintln!(
+                "relay-load: (b) {throughput:.0} msg/s end to end ({:.2}× bare quinn)",
+                throughput / b
+            ),
+            None => eprintln!("relay-load: (b) {throughput:.0} msg/s end to end"),
+        }
+        throughput_b = Some(throughput);
+        elapsed_b = Some(elapsed);
     }
-    let elapsed_b = start.elapsed().as_secs_f64();
-    let throughput = total_b as f64 / elapsed_b;
-    eprintln!(
-        "relay-load: (b) {throughput:.0} msg/s end to end ({:.2}× bare quinn)",
-        throughput / baseline_rate
-    );
 
-    // (c) paced at half of (b)
-    let rate = throughput / 2.0;
-    let per_sender = ((rate * args.latency_secs as f64) / n as f64).max(1.0) as u64;
+    // (c) paced at half of (b), or at --latency-rate
+    let latency = match args.latency_rate.or(throughput_b.map(|t| t / 2.0)) {
+        Some(rate) if phases('c') => {
+            let l = half_load(&peers, &ring, &stats, rate, args.latency_secs).await;
+            eprintln!("relay-load: (c) {l}");
+            l
+        }
+        _ => serde_json::Value::Null,
+    };
+
+    // (d) offline drain, on node 0
+    let drain = if phases('d') {
+        let d = offline_drain(relay, &peers, args.drain, args.window).await;
+        eprintln!("relay-load: (d) {d}");
+        d
+    } else {
+        serde_json::Value::Null
+    };
+
+    // (e) idle connections, on node 0
+    let idle_summary = if phases('e') {
+        let e = idle_connections(relay, args.idle).await;
+        eprintln!("relay-load: (e) {e}");
+        e
+    } else {
+        serde_json::Value::Null
+    };
+
+    for p in &peers {
+        p.client.connection().close(0u32.into(), b"done");
+    }
+    let rss_end: Vec<u64> = nodes.iter().map(|r| r.rss().0).collect();
+    let load_end = loadavg();
+    for node in nodes {
+        node.stop();
+    }
+    json!({
+        "machine": {
+            "cpus": std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+            "loadavg_start": load_start,
+            "loadavg_end": load_end,
+        },
+        "config": {
+            "pairs": n, "connections": n, "per_pair": args.per_pair, "window": args.window,
+            "latency_secs": args.latency_secs, "latency_rate": args.latency_rate,
+            "payload_bytes": PAYLOAD, "relay": args.relay_bin.as_ref().map_or_else(|| "relay-load --serve (in-process Relay, child process)".to_owned(), |p| p.display().to_string()),
+            "store": redacted(&args.store),
+            "nodes": args.nodes,
+            "pairs_across_nodes": cross_node,
+            "phases": args.phases,
+        },
+        "a_bare_quinn_req_per_s": baseline_rate.map(f64::round),
+        "b_relay_msgs_per_s": throughput_b.map(f64::round),
+        "b_ratio_to_bare_quinn": throughput_b.zip(baseline_rate).map(|(t, b)| t / b),
+        "b_seconds": elapsed_b,
+        "c_half_load": latency,
+        "d_offline_drain": drain,
+        "e_idle_connections": idle_summary,
+        "relay_rss_kib_at_start": rss_start,
+        "relay_rss_kib_at_end": rss_end,
+    })
+}
+
+/// (c): the ring paced open-loop at `rate` (half of (b)'s unless given) for `secs`; accept
+/// and delivery latencies.
+async fn half_load(
+    peers: &[Peer],
+    ring: &impl Fn(usize) -> [u8; 32],
+    stats: &Arc<Stats>,
+    rate: f64,
+    secs: u64,
+) -> serde_json::Value {
+    let n = peers.len();
+    let per_sender = ((rate * secs as f64) / n as f64).max(1.0) as u64;
     let interval = Duration::from_secs_f64(n as f64 / rate);
     let accept_us = Arc::new(Mutex::new(Vec::new()));
     stats.record_delivery.store(true, Ordering::Relaxed);
@@ -600,25 +795,33 @@ async fn run(args: Args) -> serde_json::Value {
     acc.sort_unstable();
     let mut del = std::mem::take(&mut *stats.delivery_latency_us.lock().expect("lock"));
     del.sort_unstable();
-    let latency = json!({
+    json!({
         "offered_rate_msgs_per_s": rate.round(),
         "messages": acc.len(),
         "accept_ms": { "p50": percentile(&acc, 0.50), "p99": percentile(&acc, 0.99), "max": percentile(&acc, 1.0) },
         "delivery_ms": { "p50": percentile(&del, 0.50), "p99": percentile(&del, 0.99), "max": percentile(&del, 1.0) },
-    });
-    eprintln!("relay-load: (c) {latency}");
+    })
+}
 
-    // (d) offline drain
+/// (d): about `envelopes` queued by the ring for an offline identity (connecting to `relay`),
+/// then drained and acked; `relay`'s RSS along the way.
+async fn offline_drain(
+    relay: &RelayProcess,
+    peers: &[Peer],
+    envelopes: u64,
+    window: usize,
+) -> serde_json::Value {
+    let n = peers.len();
     let offline = account(1_000_000);
     let offline_id = identity(&offline);
-    let per_sender = args.drain.div_ceil(n as u64);
+    let per_sender = envelopes.div_ceil(n as u64);
     let total_d = per_sender * n as u64;
     let rss_before_fill = relay.rss();
     let filled = Arc::new(AtomicU64::new(0));
     let fill_start = Instant::now();
     {
         let _p = Progress::start("d: fill", Arc::clone(&filled), total_d);
-        closed_loop(&peers, |_| offline_id, per_sender, args.window, 3, &filled).await;
+        closed_loop(peers, |_| offline_id, per_sender, window, 3, &filled).await;
     }
     let fill_rate = total_d as f64 / fill_start.elapsed().as_secs_f64();
     let rss_after_fill = relay.rss();
@@ -659,7 +862,8 @@ async fn run(args: Args) -> serde_json::Value {
     sampler.abort();
     let drain_rate = total_d as f64 / drain_secs;
     let rss_after_drain = relay.rss();
-    let drain = json!({
+    drained_client.connection().close(0u32.into(), b"done");
+    json!({
         "envelopes": total_d,
         "fill_msgs_per_s": fill_rate.round(),
         "drain_msgs_per_s": drain_rate.round(),
@@ -671,22 +875,22 @@ async fn run(args: Args) -> serde_json::Value {
             "after_drain": rss_after_drain.0,
             "hwm_after_drain": rss_after_drain.1,
         }
-    });
-    eprintln!("relay-load: (d) {drain}");
-    drained_client.connection().close(0u32.into(), b"done");
+    })
+}
 
-    // (e) idle connections
+/// (e): `count` more authenticated connections to `relay`, left idle; its RSS with them.
+async fn idle_connections(relay: &RelayProcess, count: usize) -> serde_json::Value {
     let rss_before_idle = relay.rss();
     let endpoint = client_endpoint(relay.addr).expect("endpoint");
     let opened = Arc::new(AtomicU64::new(0));
-    let mut idle = Vec::with_capacity(args.idle);
+    let mut idle = Vec::with_capacity(count);
     let mut idle_error = None;
     {
-        let _p = Progress::start("e: idle", Arc::clone(&opened), args.idle as u64);
+        let _p = Progress::start("e: idle", Arc::clone(&opened), count as u64);
         let mut connecting = JoinSet::new();
         let mut next = 0usize;
-        while next < args.idle || !connecting.is_empty() {
-            while next < args.idle && connecting.len() < 32 && idle_error.is_none() {
+        while next < count || !connecting.is_empty() {
+            while next < count && connecting.len() < 32 && idle_error.is_none() {
                 let endpoint = endpoint.clone();
                 let (addr, fp) = (relay.addr, relay.fingerprint);
                 let seed = 2_000_000 + next as u64;
@@ -716,41 +920,16 @@ async fn run(args: Args) -> serde_json::Value {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_idle = relay.rss();
-    let idle_summary = json!({
-        "requested": args.idle,
+    let summary = json!({
+        "requested": count,
         "authenticated": idle.len(),
         "error": idle_error,
         "relay_rss_kib_before": rss_before_idle.0,
         "relay_rss_kib_with_idle": rss_idle.0,
         "relay_rss_kib_per_connection": (rss_idle.0.saturating_sub(rss_before_idle.0)) as f64 / idle.len().max(1) as f64,
     });
-    eprintln!("relay-load: (e) {idle_summary}");
     for c in &idle {
         c.connection().close(0u32.into(), b"done");
     }
-    drop(idle);
-    for p in &peers {
-        p.client.connection().close(0u32.into(), b"done");
-    }
-    let load_end = loadavg();
-    relay.stop();
-    json!({
-        "machine": {
-            "cpus": std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
-            "loadavg_start": load_start,
-            "loadavg_end": load_end,
-        },
-        "config": {
-            "pairs": n, "connections": n, "per_pair": args.per_pair, "window": args.window,
-            "payload_bytes": PAYLOAD, "relay": args.relay_bin.as_ref().map_or_else(|| "relay-load --serve (in-process Relay, child process)".to_owned(), |p| p.display().to_string()),
-        },
-        "a_bare_quinn_req_per_s": baseline_rate.round(),
-        "b_relay_msgs_per_s": throughput.round(),
-        "b_ratio_to_bare_quinn": throughput / baseline_rate,
-        "b_seconds": elapsed_b,
-        "c_half_load": latency,
-        "d_offline_drain": drain,
-        "e_idle_connections": idle_summary,
-        "relay_rss_kib_at_start": rss_start.0,
-    })
+    summary
 }
