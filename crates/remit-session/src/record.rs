@@ -301,11 +301,16 @@ impl Account {
         for _ in 0..n {
             let id = r.u32()?;
             let key = KeyPair::from_bytes(&*secret(&mut r)?);
-            if id >= next_one_time_prekey_id || one_time_prekeys.insert(id, key).is_some() {
+            // Strictly ascending ids (as written): unique, and one state has one encoding.
+            let ascending = one_time_prekeys
+                .last_key_value()
+                .is_none_or(|(last, _): (&u32, _)| *last < id);
+            if id >= next_one_time_prekey_id || !ascending {
                 return Err(RecordError::Inconsistent {
                     field: "one_time_prekey_id",
                 });
             }
+            one_time_prekeys.insert(id, key);
         }
         let n = count(&mut r, "seen_base_keys", MAX_SEEN_BASE_KEYS)?;
         let mut seen_base_keys = SeenBaseKeys::default();
@@ -620,6 +625,27 @@ mod tests {
                 field: "old_signed_prekeys",
                 got: 5,
                 max: 4
+            }
+        );
+    }
+
+    /// Found by the `session_records` fuzz target: one-time prekeys written out of order
+    /// loaded, and re-saved sorted, so two records meant one state. Ids must ascend.
+    #[test]
+    fn one_time_prekeys_out_of_order_are_rejected() {
+        let (_, bob, _) = fixtures();
+        let bytes = bob.to_bytes().to_vec();
+        let old = usize::from(u16::from_be_bytes([bytes[122], bytes[123]]));
+        let at = 124 + 52 * old;
+        assert!(u16::from_be_bytes([bytes[at], bytes[at + 1]]) >= 2);
+        let (first, second) = (at + 2, at + 2 + 36);
+        let mut swapped = bytes.clone();
+        swapped[first..first + 36].copy_from_slice(&bytes[second..second + 36]);
+        swapped[second..second + 36].copy_from_slice(&bytes[first..first + 36]);
+        assert_eq!(
+            account_err(&swapped),
+            RecordError::Inconsistent {
+                field: "one_time_prekey_id"
             }
         );
     }
