@@ -386,6 +386,69 @@ pub async fn pipelined_enqueues_keep_call_order<H: Harness>(h: &H) {
     assert_eq!(bodies, (0..200u8).collect::<Vec<_>>());
 }
 
+/// Refusals submitted together with accepted operations (one group commit where the backend
+/// batches) store nothing of themselves and take nothing from the others.
+pub async fn refusals_among_pipelined_operations_store_nothing<H: Harness>(h: &H) {
+    let s = h.open();
+    let quota = Quota {
+        max_count: 3,
+        max_bytes: 1000,
+    };
+    s.enqueue(envelope(1, 2, 0, &[0; 10]), quota).await.unwrap();
+    // In call order: 1, 2 accepted; 3, 4 over the count; 0 again a duplicate; another
+    // mailbox accepted; an ack of 0 frees a place, so 5 is accepted; 6 over the count again.
+    let futures = vec![
+        s.enqueue(envelope(1, 2, 1, &[1; 10]), quota),
+        s.enqueue(envelope(1, 2, 2, &[2; 10]), quota),
+        s.enqueue(envelope(1, 2, 3, &[3; 10]), quota),
+        s.enqueue(envelope(1, 2, 4, &[4; 10]), quota),
+        s.enqueue(envelope(1, 2, 0, &[0; 10]), quota),
+        s.enqueue(envelope(7, 2, 0, &[7; 10]), quota),
+    ];
+    let ack = s.ack(id(1), vec![1]);
+    let after_ack = vec![
+        s.enqueue(envelope(1, 2, 5, &[5; 10]), quota),
+        s.enqueue(envelope(1, 2, 6, &[6; 990]), quota),
+    ];
+    let mut results = Vec::new();
+    for f in futures {
+        results.push(f.await);
+    }
+    assert_eq!(ack.await.unwrap(), 1);
+    for f in after_ack {
+        results.push(f.await);
+    }
+    let outcome: Vec<Option<(u64, bool)>> = results
+        .iter()
+        .map(|r| match r {
+            Ok(e) => Some((e.sequence, e.duplicate)),
+            Err(StoreError::QuotaExceeded { .. }) => None,
+            Err(e) => panic!("unexpected error {e}"),
+        })
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            Some((2, false)),
+            Some((3, false)),
+            None,
+            None,
+            Some((1, true)),
+            Some((1, false)),
+            Some((4, false)),
+            None,
+        ]
+    );
+    let got = s.fetch(id(1), 0, 100, NOW).await.unwrap();
+    let bodies: Vec<u8> = got.iter().map(|e| e.body[0]).collect();
+    assert_eq!(bodies, vec![1, 2, 5]);
+    let sequences: Vec<u64> = got.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, vec![2, 3, 4], "refusals take no sequence number");
+    let counts = s.counts(id(1)).await.unwrap().mailbox;
+    assert_eq!((counts.count, counts.bytes), (3, 30));
+    assert_eq!(s.fetch(id(7), 0, 100, NOW).await.unwrap().len(), 1);
+}
+
 /// Dropping the store and opening it again keeps queued envelopes, acks, sequences and the
 /// directory; a consumed one-time prekey stays consumed.
 pub async fn reopen_keeps_state<H: Harness>(h: &H) {
@@ -461,6 +524,7 @@ macro_rules! store_conformance_tests {
             prekey_cap_is_atomic,
             concurrent_fetchers_never_share_a_one_time_prekey,
             pipelined_enqueues_keep_call_order,
+            refusals_among_pipelined_operations_store_nothing,
             reopen_keeps_state,
         );
     };
