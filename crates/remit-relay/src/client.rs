@@ -183,6 +183,7 @@ fn client_config(fingerprint: [u8; 32]) -> Result<quinn::ClientConfig, ClientErr
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
     let mut transport = quinn::TransportConfig::default();
     transport.keep_alive_interval(Some(Duration::from_secs(20)));
+    transport.ack_frequency_config(Some(crate::server::ack_frequency()));
     config.transport_config(Arc::new(transport));
     Ok(config)
 }

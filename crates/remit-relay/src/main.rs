@@ -46,6 +46,9 @@ struct Args {
     /// (`postgres://user:password@host:port/db`) that several relay nodes share.
     #[arg(long, value_name = "sqlite|postgres://...")]
     store: Option<String>,
+    /// Threads serving connections (default: one per CPU). The SQLite writer has its own.
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 /// The TOML file.
@@ -58,6 +61,7 @@ struct FileConfig {
     key: Option<PathBuf>,
     metrics: Option<SocketAddr>,
     store: Option<String>,
+    workers: Option<usize>,
     limits: Limits,
 }
 
@@ -110,10 +114,18 @@ fn main() -> ExitCode {
         limits: file.limits,
         metrics: args.metrics.or(file.metrics),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    match args.workers.or(file.workers) {
+        Some(0) => {
+            eprintln!("remit-relay: workers must be at least 1");
+            return ExitCode::FAILURE;
+        }
+        Some(n) => {
+            runtime.worker_threads(n);
+        }
+        None => {}
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("remit-relay: runtime: {e}");

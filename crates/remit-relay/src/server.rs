@@ -11,10 +11,12 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     path::{Path, PathBuf},
+    pin::Pin,
     sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use quinn::{VarInt, crypto::rustls::QuicServerConfig};
 use rand::Rng as _;
 use remit_wire::{DecodeError, FrameDecoder, encode_frame, limits::MAX_FRAME_LEN, v1};
@@ -35,7 +37,9 @@ use crate::{
     limits::{DELIVERY_BATCH, Limits, MAX_IN_FLIGHT_REQUESTS, PURGE_BATCH},
     metrics::Metrics,
     rate::RateLimiter,
-    store::{Backend, IdentityId, PostgresStore, SqliteStore, Store, StoreError, Wake},
+    store::{
+        Backend, IdentityId, PostgresStore, SqliteStore, Store, StoreError, StoredEnvelope, Wake,
+    },
 };
 
 /// Time a client has after the QUIC handshake to open its stream.
@@ -304,7 +308,24 @@ pub fn transport_config() -> quinn::TransportConfig {
     t.receive_window(VarInt::from_u32(512 * 1024));
     t.send_window(1024 * 1024);
     t.max_idle_timeout(quinn::IdleTimeout::try_from(IDLE_TIMEOUT).ok());
+    t.ack_frequency_config(Some(ack_frequency()));
     t
+}
+
+/// The acknowledgement frequency each side asks of its peer (the QUIC ACK frequency
+/// extension; quinn on both ends supports it, other peers ignore it).
+///
+/// Relay traffic is small request/answer frames in both directions, so most ACKs ride on a
+/// frame going the other way; by default a receiver still sends an ACK-only packet for every
+/// second packet, about one extra datagram per envelope for the client. Asking for an ACK
+/// after more than four ack-eliciting packets (or the peer's `max_ack_delay`, 25 ms by
+/// default) removes those. A gap of more than two packets is still acknowledged at once
+/// (the default reordering threshold), so loss detection is not delayed.
+#[must_use]
+pub fn ack_frequency() -> quinn::AckFrequencyConfig {
+    let mut ack = quinn::AckFrequencyConfig::default();
+    ack.ack_eliciting_threshold(VarInt::from_u32(4));
+    ack
 }
 
 fn server_config(
@@ -332,24 +353,84 @@ struct Shared {
     poll: Option<Duration>,
 }
 
-/// A connection id and its wake-up.
-type Waiter = (u64, Arc<Notify>);
+/// Bytes of committed `Deliver` frames held for one connection's delivery task before it
+/// falls back to reading the store: bounds what a slow reader can make the relay hold, while
+/// a reader that keeps up never touches the store for live traffic.
+pub const PUSH_QUEUE_BYTES: usize = 256 * 1024;
 
-/// Wake-ups for online recipients: identity → the notify of each of its connections.
+/// What the hub hands one connection's delivery task: committed `Deliver` frames, in the order
+/// their commits completed, or a demand to read the store.
+#[derive(Default)]
+struct Pushed {
+    frames: std::collections::VecDeque<(u64, Arc<[u8]>)>,
+    bytes: usize,
+    /// Something may be in the store that `frames` does not hold (a hint from another node,
+    /// an overflow): the task must read its mailbox.
+    reread: bool,
+}
+
+/// One online connection's inbox from the hub.
+#[derive(Default)]
+struct Inbox {
+    notify: Notify,
+    pushed: Mutex<Pushed>,
+}
+
+impl Inbox {
+    /// Queues a committed frame, or turns into a re-read demand when the queue is full.
+    fn push(&self, sequence: u64, frame: &Arc<[u8]>) {
+        if let Ok(mut p) = self.pushed.lock() {
+            if p.reread || p.bytes + frame.len() > PUSH_QUEUE_BYTES {
+                p.frames.clear();
+                p.bytes = 0;
+                p.reread = true;
+            } else {
+                p.bytes += frame.len();
+                p.frames.push_back((sequence, Arc::clone(frame)));
+            }
+        }
+        // A stored permit means a wake-up between a take and the wait is not lost.
+        self.notify.notify_one();
+    }
+
+    fn demand_reread(&self) {
+        if let Ok(mut p) = self.pushed.lock() {
+            p.frames.clear();
+            p.bytes = 0;
+            p.reread = true;
+        }
+        self.notify.notify_one();
+    }
+
+    fn take(&self) -> Pushed {
+        self.pushed
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or(Pushed {
+                reread: true,
+                ..Pushed::default()
+            })
+    }
+}
+
+/// A connection id and its inbox.
+type Waiter = (u64, Arc<Inbox>);
+
+/// Online recipients: identity → the inbox of each of its connections.
 #[derive(Default)]
 struct Hub {
     online: Mutex<HashMap<IdentityId, Vec<Waiter>>>,
 }
 
 impl Hub {
-    fn register(&self, identity: IdentityId, conn: u64) -> Arc<Notify> {
-        let notify = Arc::new(Notify::new());
+    fn register(&self, identity: IdentityId, conn: u64) -> Arc<Inbox> {
+        let inbox = Arc::new(Inbox::default());
         if let Ok(mut m) = self.online.lock() {
             m.entry(identity)
                 .or_default()
-                .push((conn, Arc::clone(&notify)));
+                .push((conn, Arc::clone(&inbox)));
         }
-        notify
+        inbox
     }
 
     fn unregister(&self, identity: &IdentityId, conn: u64) {
@@ -363,21 +444,38 @@ impl Hub {
         }
     }
 
+    fn is_online(&self, identity: &IdentityId) -> bool {
+        self.online
+            .lock()
+            .map_or(true, |m| m.contains_key(identity))
+    }
+
+    /// Hands an envelope this node just committed to its recipient's connections.
+    fn push(&self, identity: &IdentityId, sequence: u64, frame: &Arc<[u8]>) {
+        if let Ok(m) = self.online.lock()
+            && let Some(list) = m.get(identity)
+        {
+            for (_, inbox) in list {
+                inbox.push(sequence, frame);
+            }
+        }
+    }
+
+    /// Something was committed for `identity` elsewhere: its connections read the store.
     fn wake(&self, identity: &IdentityId) {
         if let Ok(m) = self.online.lock()
             && let Some(list) = m.get(identity)
         {
-            for (_, n) in list {
-                // A stored permit means a wake-up between a fetch and the wait is not lost.
-                n.notify_one();
+            for (_, inbox) in list {
+                inbox.demand_reread();
             }
         }
     }
 
     fn wake_all(&self) {
         if let Ok(m) = self.online.lock() {
-            for (_, n) in m.values().flatten() {
-                n.notify_one();
+            for (_, inbox) in m.values().flatten() {
+                inbox.demand_reread();
             }
         }
     }
@@ -474,6 +572,10 @@ async fn serve<S: Store + Clone>(
 
 type StoreTask = (u64, Option<IdentityId>, Result<StoreOutcome, StoreError>);
 
+/// The store operations of one connection in flight, polled by the connection's own task: a
+/// completed commit wakes that task directly, with no task spawned per request.
+type InFlight = FuturesUnordered<Pin<Box<dyn Future<Output = StoreTask> + Send>>>;
+
 async fn handle_connection<S: Store + Clone>(
     incoming: quinn::Incoming,
     conn_id: u64,
@@ -526,7 +628,7 @@ async fn handle_connection<S: Store + Clone>(
         store,
         shared: Arc::clone(&shared),
         out,
-        inflight: JoinSet::new(),
+        inflight: InFlight::new(),
         delivery: None,
         close: None,
     };
@@ -569,7 +671,7 @@ struct Session<S> {
     store: S,
     shared: Arc<Shared>,
     out: mpsc::Sender<Vec<u8>>,
-    inflight: JoinSet<StoreTask>,
+    inflight: InFlight,
     delivery: Option<(IdentityId, tokio::task::JoinHandle<()>)>,
     close: Option<CloseReason>,
 }
@@ -602,11 +704,9 @@ impl<S: Store + Clone> Session<S> {
                 break;
             }
             tokio::select! {
-                Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
-                    if let Ok((request_id, _, result)) = done {
-                        let actions = self.core.handle_store_result(request_id, result);
-                        self.execute(actions).await;
-                    }
+                Some((request_id, _, result)) = self.inflight.next(), if !self.inflight.is_empty() => {
+                    let actions = self.core.handle_store_result(request_id, result);
+                    self.execute(actions).await;
                 }
                 read = recv.read(&mut buf), if can_read => {
                     match read {
@@ -641,11 +741,9 @@ impl<S: Store + Clone> Session<S> {
                 }
                 _ = shutdown.changed() => {
                     // Finish what was accepted: every in-flight request gets its answer.
-                    while let Some(done) = self.inflight.join_next().await {
-                        if let Ok((request_id, _, result)) = done {
-                            let actions = self.core.handle_store_result(request_id, result);
-                            self.execute(actions).await;
-                        }
+                    while let Some((request_id, _, result)) = self.inflight.next().await {
+                        let actions = self.core.handle_store_result(request_id, result);
+                        self.execute(actions).await;
                     }
                     break;
                 }
@@ -660,11 +758,11 @@ impl<S: Store + Clone> Session<S> {
                 Action::Store { request_id, op } => self.submit(request_id, op),
                 Action::Authenticated(identity) => {
                     tracing::debug!(conn_id = self.conn_id, identity = %hex::encode(identity), "authenticated");
-                    let notify = self.shared.hub.register(identity, self.conn_id);
+                    let inbox = self.shared.hub.register(identity, self.conn_id);
                     let task = tokio::spawn(deliver(
                         self.store.clone(),
                         identity,
-                        notify,
+                        inbox,
                         self.out.clone(),
                         Arc::clone(&self.shared.metrics),
                         self.shared.poll,
@@ -679,7 +777,7 @@ impl<S: Store + Clone> Session<S> {
         }
     }
 
-    async fn send(&self, frame: &v1::ServerFrame) {
+    async fn send(&mut self, frame: &v1::ServerFrame) {
         if let Some(v1::server_frame::Body::Error(e)) = &frame.body {
             self.shared.metrics.rejected(e.code);
         }
@@ -689,26 +787,48 @@ impl<S: Store + Clone> Session<S> {
         }
     }
 
+    fn track(&mut self, operation: impl Future<Output = StoreTask> + Send + 'static) {
+        self.inflight.push(Box::pin(operation));
+    }
+
     /// Submits the operation now (call order is commit order) and collects its result later.
     fn submit(&mut self, request_id: u64, op: StoreOp) {
         let s = &self.store;
         match op {
             StoreOp::Counts(identity) => {
                 let f = s.counts(identity);
-                self.inflight
-                    .spawn(async move { (request_id, None, f.await.map(StoreOutcome::Counts)) });
+                self.track(async move { (request_id, None, f.await.map(StoreOutcome::Counts)) });
             }
             StoreOp::Enqueue(envelope, quota) => {
                 let message_id = envelope.message_id;
                 let recipient = envelope.recipient;
+                // What the recipient's connections are handed once the commit returns, if it
+                // is online now (a connection that authenticates later reads the store).
+                let push = self
+                    .shared
+                    .hub
+                    .is_online(&recipient)
+                    .then(|| StoredEnvelope {
+                        sequence: 0,
+                        sender: envelope.sender,
+                        message_id,
+                        body: envelope.body.clone(),
+                        received_at: envelope.received_at,
+                    });
                 let f = s.enqueue(envelope, quota);
                 let shared = Arc::clone(&self.shared);
-                self.inflight.spawn(async move {
+                self.track(async move {
                     let r = f.await;
                     if let Ok(e) = &r {
                         shared.metrics.send_accepted(e.duplicate);
-                        if !e.duplicate {
-                            shared.hub.wake(&recipient);
+                        if !e.duplicate
+                            && let Some(mut stored) = push
+                        {
+                            stored.sequence = e.sequence;
+                            let mut buf = Vec::with_capacity(stored.body.len() + 128);
+                            if encode_frame(&deliver_frame(&stored), &mut buf).is_ok() {
+                                shared.hub.push(&recipient, e.sequence, &Arc::from(buf));
+                            }
                         }
                     }
                     (
@@ -721,7 +841,7 @@ impl<S: Store + Clone> Session<S> {
             StoreOp::Ack(identity, sequences) => {
                 let f = s.ack(identity, sequences);
                 let metrics = Arc::clone(&self.shared.metrics);
-                self.inflight.spawn(async move {
+                self.track(async move {
                     let r = f.await;
                     if let Ok(n) = &r {
                         metrics.acked(*n);
@@ -731,12 +851,11 @@ impl<S: Store + Clone> Session<S> {
             }
             StoreOp::Publish(p) => {
                 let f = s.publish(p);
-                self.inflight
-                    .spawn(async move { (request_id, None, f.await.map(StoreOutcome::Published)) });
+                self.track(async move { (request_id, None, f.await.map(StoreOutcome::Published)) });
             }
             StoreOp::TakeBundle(owner) => {
                 let f = s.take_bundle(owner);
-                self.inflight.spawn(async move {
+                self.track(async move {
                     (
                         request_id,
                         None,
@@ -768,42 +887,51 @@ async fn write_loop(mut send: quinn::SendStream, mut frames: mpsc::Receiver<Vec<
     let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
 }
 
-/// Drains the mailbox in order, then pushes each new envelope when woken. Never waits for a
+/// Drains the mailbox in order, then pushes each envelope this node commits for the identity
+/// as the hub hands it over, reading the store again whenever the handed-over frames do not
+/// continue the sequence (a commit on another node, an overflow, a hint). Never waits for a
 /// transport acknowledgement or a client Ack between envelopes.
 async fn deliver<S: Store>(
     store: S,
     identity: IdentityId,
-    notify: Arc<Notify>,
+    inbox: Arc<Inbox>,
     out: mpsc::Sender<Vec<u8>>,
     metrics: Arc<Metrics>,
     poll: Option<Duration>,
 ) {
+    // The last sequence written to this connection: delivery is in sequence order, each once.
     let mut after = 0;
     let mut delivered = 0u64;
     let mut drained = false;
+    let mut reread = true;
     loop {
-        let batch = match store
-            .fetch(identity, after, DELIVERY_BATCH, unix_now())
-            .await
-        {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "fetch failed; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+        if reread {
+            let batch = match store
+                .fetch(identity, after, DELIVERY_BATCH, unix_now())
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "fetch failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let full = batch.len() == DELIVERY_BATCH;
+            for e in &batch {
+                after = e.sequence;
+                let mut buf = Vec::with_capacity(e.body.len() + 128);
+                if encode_frame(&deliver_frame(e), &mut buf).is_ok() && out.send(buf).await.is_err()
+                {
+                    return;
+                }
+                delivered += 1;
+                metrics.delivered();
+            }
+            if full {
                 continue;
             }
-        };
-        let full = batch.len() == DELIVERY_BATCH;
-        for e in &batch {
-            after = e.sequence;
-            let mut buf = Vec::with_capacity(e.body.len() + 128);
-            if encode_frame(&deliver_frame(e), &mut buf).is_ok() && out.send(buf).await.is_err() {
-                return;
-            }
-            delivered += 1;
-            metrics.delivered();
-        }
-        if !full {
+            reread = false;
             if !drained {
                 drained = true;
                 let mut buf = Vec::new();
@@ -813,6 +941,13 @@ async fn deliver<S: Store>(
                     return;
                 }
             }
+        }
+        let pushed = inbox.take();
+        if pushed.reread {
+            reread = true;
+            continue;
+        }
+        if pushed.frames.is_empty() {
             match poll {
                 // Shared store: a hint may be lost (spec/relay.md §9), so re-read now and then.
                 Some(every) => {
@@ -821,10 +956,34 @@ async fn deliver<S: Store>(
                         &mut rand::rng(),
                         0..=spread,
                     ));
-                    let _ = tokio::time::timeout(every + jitter, notify.notified()).await;
+                    if tokio::time::timeout(every + jitter, inbox.notify.notified())
+                        .await
+                        .is_err()
+                    {
+                        reread = true;
+                    }
                 }
-                None => notify.notified().await,
+                None => inbox.notify.notified().await,
             }
+            continue;
+        }
+        for (sequence, frame) in pushed.frames {
+            if sequence <= after {
+                // Already read from the store.
+                continue;
+            }
+            if sequence != after + 1 {
+                // A gap: something committed that was not handed over here (or its commit
+                // finished later); the store has it.
+                reread = true;
+                break;
+            }
+            if out.send(frame.to_vec()).await.is_err() {
+                return;
+            }
+            after = sequence;
+            delivered += 1;
+            metrics.delivered();
         }
     }
 }
@@ -847,3 +1006,6 @@ async fn forward_wakeups(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
