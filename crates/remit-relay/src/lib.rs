@@ -14,9 +14,12 @@
 //! ```
 //!
 //! Delivery: after authentication a connection drains its mailbox in sequence order from the
-//! store, in pages of [`limits::DELIVERY_BATCH`], then waits for a wake-up that every
-//! committed `Send` to that identity triggers. The store is the truth, the wake-up a hint, so
-//! push and backlog drain are one code path and relay memory does not grow with queue length.
+//! store, in pages of [`limits::DELIVERY_BATCH`]. Afterwards every commit of a `Send` to that
+//! identity hands the encoded `Deliver` frame to its connections on this relay, which write it
+//! if it continues their sequence; on a gap, an overflow of
+//! [`server::PUSH_QUEUE_BYTES`] or a hint from another node they read the store again. The
+//! store is the truth and the hand-over a shortcut, so relay memory is bounded per connection
+//! and does not grow with queue length.
 #![forbid(unsafe_code)]
 
 pub mod auth;
