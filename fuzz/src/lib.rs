@@ -8,6 +8,7 @@
 //! Structure-aware targets decode their input with [`arbitrary::Unstructured`]; the others
 //! take the bytes as they come.
 
+pub mod cli_input;
 pub mod fixtures;
 pub mod pay_content;
 pub mod pay_money;
@@ -23,7 +24,7 @@ pub mod wire_frames;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, by name: what the corpus replay test and `.ci/fuzz` iterate over.
-pub const TARGETS: [Target; 9] = [
+pub const TARGETS: [Target; 10] = [
     ("wire_decode", wire_decode::run),
     ("wire_frames", wire_frames::run),
     ("session_decrypt", session_decrypt::run),
@@ -33,4 +34,5 @@ pub const TARGETS: [Target; 9] = [
     ("pay_content", pay_content::run),
     ("pay_thread", pay_thread::run),
     ("relay_core", relay_core::run),
+    ("cli_input", cli_input::run),
 ];

@@ -3,22 +3,24 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use remit_cli::input::{
+    FileAdjustment, InvoiceFile, ProfileFile, build_invoice, check_name, deadline, parse_address,
+    parse_duration, parse_fingerprint, parse_method, parse_money, read_invoice_file, split_line,
+};
 use remit_client::{
     Engine, SqliteStore,
     transport::{Client, ClientEvent, Clock},
 };
 use remit_pay::{
-    AdjustmentDraft, CancelReason, DeclineReason, Id, InvoiceDraft, KNOWN_ASSETS, LineDraft, Money,
-    MoneyError, Notice, PaymentMethod, PaymentRequest, RequestDraft, Role, Settlement,
-    SettlementVerifier, ThreadState, Verification,
+    CancelReason, DeclineReason, Id, Notice, PaymentMethod, PaymentRequest, RequestDraft, Role,
+    Settlement, SettlementVerifier, ThreadState, Verification,
 };
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::{
     Cli, Command, ContactCommand, InvoiceArgs, PayArgs, RequestArgs,
     describe::{engine_event, event_line, short_id, state_name, thread_line},
-    profile::{Profile, ProfileFile, check_name, clock_from_env, parse_address, parse_fingerprint},
+    profile::{Profile, clock_from_env},
 };
 
 /// What a command prints: human lines, or one JSON object.
@@ -354,73 +356,6 @@ async fn verify(out: &mut Output, profile: &Profile, peer: &str) -> Result<()> {
     s.finish().await
 }
 
-pub(crate) fn parse_money(text: &str) -> Result<Money> {
-    let text = text.trim();
-    Money::parse(text).map_err(|e| match e {
-        MoneyError::UnknownAsset => {
-            let symbol = text.split_once(' ').map_or("", |(_, s)| s);
-            if symbol.is_empty() {
-                anyhow!("amount {text:?} has no asset: write it like \"12.50 USD\"")
-            } else {
-                let known: Vec<_> = KNOWN_ASSETS.iter().map(|k| k.symbol).collect();
-                anyhow!(
-                    "unknown asset {symbol:?} in {text:?} (known: {})",
-                    known.join(", ")
-                )
-            }
-        }
-        other => anyhow!("invalid amount {text:?}: {other}"),
-    })
-}
-
-pub(crate) fn parse_duration(text: &str) -> Result<u64> {
-    let t = text.trim();
-    let (n, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let n: u64 = n
-        .parse()
-        .map_err(|_| anyhow!("invalid duration {text:?}: use 30m, 12h, 7d or seconds"))?;
-    let unit = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => bail!("invalid duration {text:?}: use 30m, 12h, 7d or seconds"),
-    };
-    n.checked_mul(unit)
-        .filter(|s| *s > 0)
-        .ok_or_else(|| anyhow!("invalid duration {text:?}: must be positive"))
-}
-
-pub(crate) fn parse_method(text: &str) -> Result<PaymentMethod> {
-    let parts: Vec<&str> = text.split(':').collect();
-    Ok(match parts.as_slice() {
-        ["provider", provider, account] => PaymentMethod::Provider {
-            provider: (*provider).into(),
-            account: (*account).into(),
-        },
-        ["bank", holder, account] => PaymentMethod::Bank {
-            holder: (*holder).into(),
-            account: (*account).into(),
-            routing: String::new(),
-        },
-        ["bank", holder, account, routing] => PaymentMethod::Bank {
-            holder: (*holder).into(),
-            account: (*account).into(),
-            routing: (*routing).into(),
-        },
-        ["onchain", ns, reference, address] => PaymentMethod::OnChain {
-            chain: format!("{ns}:{reference}"),
-            address: (*address).into(),
-        },
-        _ => bail!(
-            "invalid method {text:?}: use provider:NAME:ACCOUNT, bank:HOLDER:IBAN[:BIC] or onchain:NAMESPACE:REFERENCE:ADDRESS"
-        ),
-    })
-}
-
 fn methods(profile: &Profile, given: &[String]) -> Result<Vec<PaymentMethod>> {
     if given.is_empty() {
         return Ok(vec![PaymentMethod::Provider {
@@ -450,7 +385,7 @@ async fn request(out: &mut Output, profile: &Profile, args: &RequestArgs) -> Res
         reference: String::new(),
         payee_name: profile.file.display_name.clone(),
         created_at: now,
-        expires_at: now + expires_in,
+        expires_at: deadline(now, expires_in)?,
         allow_partial: args.partial,
         invoice: None,
     };
@@ -458,140 +393,6 @@ async fn request(out: &mut Output, profile: &Profile, args: &RequestArgs) -> Res
     s.report_sent(&sent, &format!("asked {} for {}", args.peer, draft.amount))
         .await;
     s.finish().await
-}
-
-/// An invoice file (TOML or JSON).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InvoiceFile {
-    #[serde(default)]
-    number: Option<String>,
-    #[serde(default)]
-    issuer: Option<String>,
-    #[serde(default)]
-    memo: Option<String>,
-    #[serde(default)]
-    items: Vec<FileLine>,
-    #[serde(default)]
-    taxes: Vec<FileAdjustment>,
-    #[serde(default)]
-    discounts: Vec<FileAdjustment>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileLine {
-    description: String,
-    quantity: String,
-    unit_price: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileAdjustment {
-    description: String,
-    amount: String,
-    #[serde(default)]
-    rate_percent: String,
-}
-
-fn read_invoice_file(path: &std::path::Path) -> Result<InvoiceFile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let is_json = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    if is_json {
-        serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
-    } else {
-        toml::from_str(&text)
-            .map_err(|e| anyhow!("{}: {}", path.display(), crate::profile::one_line(&e)))
-    }
-}
-
-pub(crate) fn build_invoice(
-    number: String,
-    issuer: String,
-    items: &[(String, String, String)],
-    taxes: &[(String, String, String)],
-    discounts: &[(String, String, String)],
-    now: u64,
-    due_in: u64,
-) -> Result<(Money, InvoiceDraft)> {
-    if items.is_empty() {
-        bail!(
-            "an invoice needs at least one --item \"DESCRIPTION|QUANTITY|UNIT PRICE\" (or --file)"
-        );
-    }
-    let mut lines = Vec::new();
-    for (description, quantity, price) in items {
-        lines.push(LineDraft {
-            description: description.clone(),
-            quantity: quantity.clone(),
-            unit_price: parse_money(price)?,
-        });
-    }
-    let adjust = |list: &[(String, String, String)]| -> Result<Vec<AdjustmentDraft>> {
-        list.iter()
-            .map(|(d, a, r)| {
-                Ok(AdjustmentDraft {
-                    description: d.clone(),
-                    rate_percent: r.clone(),
-                    amount: parse_money(a)?,
-                })
-            })
-            .collect()
-    };
-    let first = lines
-        .first()
-        .map(|l| l.unit_price.zero_like())
-        .ok_or_else(|| anyhow!("no items"))?;
-    let draft = InvoiceDraft {
-        number,
-        issuer,
-        issued_at: now,
-        due_at: now + due_in,
-        items: lines,
-        discounts: adjust(discounts)?,
-        taxes: adjust(taxes)?,
-        credits: first,
-    };
-    let total = invoice_total(&draft)?;
-    Ok((total, draft))
-}
-
-fn invoice_total(d: &InvoiceDraft) -> Result<Money> {
-    let mut total = d.credits.zero_like();
-    for line in &d.items {
-        let q = remit_pay::Decimal::parse(&line.quantity, remit_pay::limits::MAX_QUANTITY_DECIMALS)
-            .map_err(|e| anyhow!("invalid quantity {:?}: {e}", line.quantity))?;
-        let amount = line
-            .unit_price
-            .checked_mul(&q)
-            .map_err(|e| anyhow!("line {:?}: {e}", line.description))?;
-        total = total
-            .checked_add(&amount)
-            .map_err(|e| anyhow!("invoice total: {e}"))?;
-    }
-    for t in &d.taxes {
-        total = total
-            .checked_add(&t.amount)
-            .map_err(|e| anyhow!("tax {:?}: {e}", t.description))?;
-    }
-    for x in &d.discounts {
-        total = total
-            .checked_sub(&x.amount)
-            .map_err(|e| anyhow!("discount {:?}: {e}", x.description))?;
-    }
-    Ok(total)
-}
-
-fn split_line(text: &str, parts: usize, what: &str, example: &str) -> Result<Vec<String>> {
-    let v: Vec<String> = text.split('|').map(|s| s.trim().to_owned()).collect();
-    if v.len() != parts || v.iter().any(String::is_empty) {
-        bail!("invalid {what} {text:?}: write it like {example:?}");
-    }
-    Ok(v)
 }
 
 async fn invoice(out: &mut Output, profile: &Profile, args: &InvoiceArgs) -> Result<()> {

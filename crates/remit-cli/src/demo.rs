@@ -22,12 +22,11 @@ use remit_relay::server::{Relay, RelayConfig};
 use serde_json::json;
 
 use crate::{
-    commands::{
-        Output, build_invoice, check_open, create_and_register, parse_money, settlement_for,
-    },
+    commands::{Output, check_open, create_and_register, settlement_for},
     describe::{short_id, state_name},
-    profile::{Profile, ProfileFile},
+    profile::Profile,
 };
+use remit_cli::input::{ProfileFile, build_invoice, parse_money};
 
 const WAIT: Duration = Duration::from_secs(10);
 

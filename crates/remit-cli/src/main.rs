@@ -221,7 +221,7 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("remit: {}", profile::one_line(&format!("{e:#}")));
+            eprintln!("remit: {}", remit_cli::input::one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

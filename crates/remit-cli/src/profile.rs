@@ -2,33 +2,14 @@
 //! fingerprint, contacts by handle) and `remit.db` (the engine's SQLite store: keys, sessions,
 //! threads).
 
-use std::{
-    collections::BTreeMap,
-    net::SocketAddr,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use remit_cli::input::{ProfileFile, check_name, parse_address, parse_fingerprint, parse_profile};
 use remit_client::{
     Engine, SqliteStore,
     transport::{BeforeAck, Client, Clock, TransportConfig},
 };
-use serde::{Deserialize, Serialize};
-
-/// The profile file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct ProfileFile {
-    /// The relay's address.
-    pub(crate) relay: SocketAddr,
-    /// SHA-256 of the relay's certificate, hex.
-    pub(crate) fingerprint: String,
-    /// The name shown on our requests.
-    #[serde(default)]
-    pub(crate) display_name: String,
-    /// Contacts: handle → address (hex Ed25519 identity key).
-    #[serde(default)]
-    pub(crate) contacts: BTreeMap<String, String>,
-}
 
 /// An open profile.
 #[derive(Debug)]
@@ -40,36 +21,6 @@ pub(crate) struct Profile {
 
 pub(crate) fn profiles_dir(home: &Path) -> PathBuf {
     home.join("profiles")
-}
-
-/// Checks a profile name or contact handle: 1 to 32 of `a-z 0-9 _ -`.
-pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 32
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        bail!("invalid {what} {name:?}: use 1 to 32 of a-z, 0-9, '_' and '-'")
-    }
-}
-
-pub(crate) fn parse_fingerprint(hex_text: &str) -> Result<[u8; 32]> {
-    let bytes = hex::decode(hex_text.trim())
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok());
-    bytes.ok_or_else(|| anyhow!("invalid fingerprint {hex_text:?}: expected 64 hex digits"))
-}
-
-pub(crate) fn parse_address(text: &str) -> Result<[u8; 32]> {
-    let bytes = hex::decode(text.trim())
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok());
-    bytes.ok_or_else(|| {
-        anyhow!("invalid address {text:?}: expected 64 hex digits (as `remit id` prints)")
-    })
 }
 
 impl Profile {
@@ -90,8 +41,7 @@ impl Profile {
         }
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let file: ProfileFile =
-            toml::from_str(&text).map_err(|e| anyhow!("{}: {}", path.display(), one_line(&e)))?;
+        let file = parse_profile(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(Self {
             name: name.to_owned(),
             dir,
@@ -194,13 +144,6 @@ impl Profile {
 }
 
 /// An error's text on one line.
-pub(crate) fn one_line(e: &dyn std::fmt::Display) -> String {
-    e.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The clock: system time, moved by `REMIT_CLOCK_OFFSET` seconds (tests use it to reach an
 /// expiry without sleeping).
 pub(crate) fn clock_from_env() -> Clock {
