@@ -9,6 +9,7 @@
 //! take the bytes as they come.
 
 pub mod cli_input;
+pub mod client_records;
 pub mod fixtures;
 pub mod pay_content;
 pub mod pay_money;
@@ -24,7 +25,7 @@ pub mod wire_frames;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, by name: what the corpus replay test and `.ci/fuzz` iterate over.
-pub const TARGETS: [Target; 10] = [
+pub const TARGETS: [Target; 11] = [
     ("wire_decode", wire_decode::run),
     ("wire_frames", wire_frames::run),
     ("session_decrypt", session_decrypt::run),
@@ -35,4 +36,5 @@ pub const TARGETS: [Target; 10] = [
     ("pay_thread", pay_thread::run),
     ("relay_core", relay_core::run),
     ("cli_input", cli_input::run),
+    ("client_records", client_records::run),
 ];

@@ -46,6 +46,19 @@ use crate::fixtures::{NOW, payee_local, payee_peer};
 
 const MAX_OPS: usize = 40;
 
+/// With `PAY_THREAD_RECORDS=DIR`, every saved thread record is also written to `DIR` (named by
+/// a hash of its bytes): seeds for `client_records`, which decodes such records from
+/// arbitrary bytes. Read once; unset, this costs one check per save.
+fn dump_record(bytes: &[u8]) {
+    use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+    static DIR: OnceLock<Option<std::path::PathBuf>> = OnceLock::new();
+    if let Some(dir) = DIR.get_or_init(|| std::env::var_os("PAY_THREAD_RECORDS").map(Into::into)) {
+        let mut h = DefaultHasher::new();
+        bytes.hash(&mut h);
+        let _ = std::fs::write(dir.join(format!("{:016x}", h.finish())), bytes);
+    }
+}
+
 /// Save/load operations carried out per input; later ones are skipped. Each reload verifies
 /// every signature in the thread (the request's and each receipt's), and a further reload of
 /// the same input checks nothing the first ones did not.
@@ -715,6 +728,7 @@ pub fn run(data: &[u8]) {
                 }
                 save_loads += 1;
                 let bytes = m.thread.to_bytes().expect("to_bytes");
+                dump_record(&bytes);
                 let loaded = PaymentThread::from_bytes(&bytes, payee_peer())
                     .unwrap_or_else(|e| panic!("a saved thread does not load: {e:?}"));
                 assert_eq!(loaded, m.thread, "save/load changed the thread");

@@ -103,6 +103,9 @@
 mod engine;
 mod error;
 mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod record;
 mod store;
 #[cfg(feature = "transport")]

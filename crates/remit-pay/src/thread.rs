@@ -792,6 +792,13 @@ impl PaymentThread {
         // Totals must still be computable (no overflow hidden in a tampered record).
         thread.received()?;
         thread.refunded()?;
+        // One state, one record: text the decoders normalise (a control character in a
+        // decline reason or a notice memo) or a document spelled differently from its
+        // canonical encoding would load into a state whose record differs from these bytes.
+        // Such a record was not written by `to_bytes`; it is refused, not silently rewritten.
+        if thread.to_bytes()? != bytes {
+            return Err(PayError::invalid("record", "not in canonical form"));
+        }
         Ok(thread)
     }
 }

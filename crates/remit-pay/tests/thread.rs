@@ -569,6 +569,33 @@ fn storage_round_trips_every_state() {
     }
 }
 
+/// Fuzz finding (client_records): a stored decline reason holding a control character loaded,
+/// normalised (the character stripped), so the loaded thread's record differed from the stored
+/// one: two records for one state. Records must now be canonical.
+#[test]
+fn storage_rejects_records_not_in_canonical_form() {
+    let (p, _, t) = thread_in(ThreadState::Declined);
+    let bytes = t.to_bytes().unwrap();
+    let at = bytes
+        .windows(7)
+        .position(|w| w == b"not now")
+        .expect("the reason is stored");
+    let mut control = bytes.clone();
+    control[at + 3] = 0x1e; // "not\x1enow": same length, a control character
+    assert!(matches!(
+        PaymentThread::from_bytes(&control, &p.payee_public()),
+        Err(PayError::InvalidField {
+            field: "record",
+            ..
+        })
+    ));
+    // The untouched record still loads.
+    assert_eq!(
+        PaymentThread::from_bytes(&bytes, &p.payee_public()).unwrap(),
+        t
+    );
+}
+
 #[test]
 fn storage_rejects_unknown_versions_and_tampering() {
     let (p, _, t) = thread_in(ThreadState::Paid);
