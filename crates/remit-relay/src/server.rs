@@ -461,6 +461,24 @@ impl Hub {
         }
     }
 
+    /// An envelope for `identity` was committed here with `sequence`. `envelope` is what was
+    /// captured when its `Send` arrived if the identity was online then; its connections are
+    /// handed the encoded frame. Otherwise a connection that authenticated since may have read
+    /// its mailbox before this commit, so they are told to read again (a no-op while the
+    /// identity is offline).
+    fn committed(&self, identity: &IdentityId, sequence: u64, envelope: Option<StoredEnvelope>) {
+        let frame = envelope.and_then(|mut stored| {
+            stored.sequence = sequence;
+            let mut buf = Vec::with_capacity(stored.body.len() + 128);
+            encode_frame(&deliver_frame(&stored), &mut buf).ok()?;
+            Some(Arc::<[u8]>::from(buf))
+        });
+        match frame {
+            Some(frame) => self.push(identity, sequence, &frame),
+            None => self.wake(identity),
+        }
+    }
+
     /// Something was committed for `identity` elsewhere: its connections read the store.
     fn wake(&self, identity: &IdentityId) {
         if let Ok(m) = self.online.lock()
@@ -821,14 +839,8 @@ impl<S: Store + Clone> Session<S> {
                     let r = f.await;
                     if let Ok(e) = &r {
                         shared.metrics.send_accepted(e.duplicate);
-                        if !e.duplicate
-                            && let Some(mut stored) = push
-                        {
-                            stored.sequence = e.sequence;
-                            let mut buf = Vec::with_capacity(stored.body.len() + 128);
-                            if encode_frame(&deliver_frame(&stored), &mut buf).is_ok() {
-                                shared.hub.push(&recipient, e.sequence, &Arc::from(buf));
-                            }
+                        if !e.duplicate {
+                            shared.hub.committed(&recipient, e.sequence, push);
                         }
                     }
                     (

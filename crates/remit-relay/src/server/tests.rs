@@ -222,3 +222,41 @@ async fn hub_hands_over_to_every_connection_and_wake_forces_a_read() {
     t1.abort();
     t2.abort();
 }
+
+/// A `Send` that arrived while its recipient was offline carries no envelope to hand over;
+/// if the recipient authenticated before the commit returned (and may have read its mailbox
+/// before the commit), its connection must still be told to read again, or the envelope would
+/// wait for the next one.
+#[tokio::test]
+async fn commit_for_a_recipient_offline_at_send_time_demands_a_read() {
+    let mut f = Fixture::new();
+    let hub = Hub::default();
+    // Bob connects and drains an empty mailbox: his commit is not in it yet.
+    let inbox = hub.register(BOB, 1);
+    let (mut out, task) = start(&f.store, &inbox, 64);
+    assert!(matches!(
+        next(&mut out).await,
+        v1::server_frame::Body::QueueEmpty(_)
+    ));
+    // The commit of a Send captured while Bob was offline returns now.
+    let (seq, _) = f.commit(10).await;
+    hub.committed(&BOB, seq, None);
+    assert_eq!(next_sequence(&mut out).await, seq);
+    // With the envelope captured (Bob online at send time) the frame itself is handed over.
+    let (seq, _) = f.commit(10).await;
+    let stored = StoredEnvelope {
+        sequence: 0,
+        sender: ALICE,
+        message_id: [9; 16],
+        body: vec![1, 2, 3],
+        received_at: 1_000,
+    };
+    hub.committed(&BOB, seq, Some(stored));
+    match next(&mut out).await {
+        v1::server_frame::Body::Deliver(d) => {
+            assert_eq!((d.sequence, d.envelope.as_slice()), (seq, &[1u8, 2, 3][..]));
+        }
+        other => panic!("expected a delivery, got {other:?}"),
+    }
+    task.abort();
+}
