@@ -476,15 +476,15 @@ async fn baseline(conns: usize, per_conn: u64, window: usize) -> f64 {
     let progress = Progress::start("a: bare quinn", Arc::clone(&done), conns as u64 * per_conn);
     let mut tasks = JoinSet::new();
     let mut connections = Vec::new();
+    let mut endpoint = client_endpoint(addr).expect("endpoint");
+    endpoint.set_default_client_config(client_config);
     for _ in 0..conns {
-        let mut endpoint = client_endpoint(addr).expect("endpoint");
-        endpoint.set_default_client_config(client_config.clone());
         let conn = endpoint
             .connect(addr, "localhost")
             .expect("connect")
             .await
             .expect("handshake");
-        connections.push((endpoint, conn));
+        connections.push((endpoint.clone(), conn));
     }
     let start = Instant::now();
     for (_, conn) in &connections {
@@ -741,10 +741,14 @@ async fn connect_ring(
     stats: &Arc<Stats>,
 ) -> Vec<Peer> {
     let mut peers = Vec::with_capacity(n);
+    // One UDP socket for every connection of the ring, as a load generator multiplexes (and
+    // as (a) and (e) do): a socket and endpoint task per connection cost the generator CPU
+    // that the two cores share with the relay.
+    let endpoint = client_endpoint(nodes[0].addr).expect("endpoint");
     for i in 0..n {
         let a = account(seed + i as u64);
         let relay = &nodes[i % nodes.len()];
-        let mut client = Client::connect(relay.addr, relay.fingerprint, &a)
+        let mut client = Client::connect_on(&endpoint, relay.addr, relay.fingerprint, &a)
             .await
             .expect("connect");
         let events = client.take_events();
