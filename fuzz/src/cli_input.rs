@@ -22,7 +22,7 @@
 //! - a profile file that parses serializes and parses back to the same value.
 
 use remit_cli::input::{
-    FileAdjustment, MAX_DURATION_SECS, build_invoice, check_name, deadline, parse_address,
+    MAX_DURATION_SECS, adjustment_rows, build_invoice, check_name, deadline, parse_address,
     parse_duration, parse_fingerprint, parse_invoice_file, parse_method, parse_money,
     parse_profile, split_line,
 };
@@ -54,18 +54,6 @@ fn method_text(m: &PaymentMethod) -> String {
         PaymentMethod::OnChain { chain, address } => format!("onchain:{chain}:{address}"),
         PaymentMethod::Lightning(_) => unreachable!("the CLI has no Lightning syntax"),
     }
-}
-
-fn adjustments(list: &[FileAdjustment]) -> Vec<(String, String, String)> {
-    list.iter()
-        .map(|a| {
-            (
-                a.description.clone(),
-                a.amount.clone(),
-                a.rate_percent.clone(),
-            )
-        })
-        .collect()
 }
 
 /// Runs one input.
@@ -146,23 +134,13 @@ pub fn run(data: &[u8]) {
             let parsed = parse_invoice_file(text, json);
             one_line(&parsed);
             let Ok(file) = parsed else { return };
-            let items: Vec<_> = file
-                .items
-                .iter()
-                .map(|l| {
-                    (
-                        l.description.clone(),
-                        l.quantity.clone(),
-                        l.unit_price.clone(),
-                    )
-                })
-                .collect();
+            let items = file.item_rows();
             let built = build_invoice(
                 file.number.clone().unwrap_or_default(),
                 file.issuer.clone().unwrap_or_default(),
                 &items,
-                &adjustments(&file.taxes),
-                &adjustments(&file.discounts),
+                &adjustment_rows(&file.taxes),
+                &adjustment_rows(&file.discounts),
                 now,
                 due_in,
             );

@@ -4,8 +4,9 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use remit_cli::input::{
-    FileAdjustment, InvoiceFile, ProfileFile, build_invoice, check_name, deadline, parse_address,
-    parse_duration, parse_fingerprint, parse_method, parse_money, read_invoice_file, split_line,
+    FileAdjustment, InvoiceFile, ProfileFile, adjustment_rows, build_invoice, check_name, deadline,
+    parse_address, parse_duration, parse_fingerprint, parse_method, parse_money, read_invoice_file,
+    split_line,
 };
 use remit_client::{
     Engine, SqliteStore,
@@ -400,17 +401,7 @@ async fn invoice(out: &mut Output, profile: &Profile, args: &InvoiceArgs) -> Res
         Some(p) => read_invoice_file(p)?,
         None => InvoiceFile::default(),
     };
-    let mut items: Vec<(String, String, String)> = file
-        .items
-        .iter()
-        .map(|l| {
-            (
-                l.description.clone(),
-                l.quantity.clone(),
-                l.unit_price.clone(),
-            )
-        })
-        .collect();
+    let mut items = file.item_rows();
     for i in &args.item {
         let v = split_line(i, 3, "item", "Coffee beans|2|12.50 USD")?;
         items.push((v[0].clone(), v[1].clone(), v[2].clone()));
@@ -419,16 +410,7 @@ async fn invoice(out: &mut Output, profile: &Profile, args: &InvoiceArgs) -> Res
                flags: &[String],
                what|
      -> Result<Vec<(String, String, String)>> {
-        let mut list: Vec<_> = from_file
-            .iter()
-            .map(|a| {
-                (
-                    a.description.clone(),
-                    a.amount.clone(),
-                    a.rate_percent.clone(),
-                )
-            })
-            .collect();
+        let mut list = adjustment_rows(from_file);
         for t in flags {
             let v = split_line(t, 2, what, "VAT|2.03 USD")?;
             list.push((v[0].clone(), v[1].clone(), String::new()));

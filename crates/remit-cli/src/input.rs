@@ -161,6 +161,41 @@ pub struct FileAdjustment {
     pub rate_percent: String,
 }
 
+/// An invoice line or adjustment as [`build_invoice`] takes it: `(description, quantity or
+/// amount, unit price or rate)`, as typed.
+pub type Row = (String, String, String);
+
+impl InvoiceFile {
+    /// The file's lines as [`build_invoice`] rows.
+    #[must_use]
+    pub fn item_rows(&self) -> Vec<Row> {
+        self.items
+            .iter()
+            .map(|l| {
+                (
+                    l.description.clone(),
+                    l.quantity.clone(),
+                    l.unit_price.clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Taxes or discounts of a file as [`build_invoice`] rows.
+#[must_use]
+pub fn adjustment_rows(list: &[FileAdjustment]) -> Vec<Row> {
+    list.iter()
+        .map(|a| {
+            (
+                a.description.clone(),
+                a.amount.clone(),
+                a.rate_percent.clone(),
+            )
+        })
+        .collect()
+}
+
 /// Largest invoice file read: far more than any invoice the protocol carries.
 pub const MAX_INVOICE_FILE_LEN: u64 = 1024 * 1024;
 

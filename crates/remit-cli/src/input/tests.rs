@@ -122,35 +122,12 @@ amount = "1.00 USD"
     let json = r#"{"number":"INV-7","items":[{"description":"Beans","quantity":"2","unit_price":"12.50 USD"},{"description":"Milk","quantity":"0.5","unit_price":"3.00 USD"}],"taxes":[{"description":"VAT","amount":"2.03 USD","rate_percent":"7.7"}],"discounts":[{"description":"Regular","amount":"1.00 USD"}]}"#;
     let g = parse_invoice_file(json, true).unwrap();
     assert_eq!(format!("{f:?}"), format!("{g:?}"));
-    let lines = |f: &InvoiceFile| {
-        f.items
-            .iter()
-            .map(|l| {
-                (
-                    l.description.clone(),
-                    l.quantity.clone(),
-                    l.unit_price.clone(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    let adj = |a: &[FileAdjustment]| {
-        a.iter()
-            .map(|a| {
-                (
-                    a.description.clone(),
-                    a.amount.clone(),
-                    a.rate_percent.clone(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
     let (total, _) = build_invoice(
         "INV-7".into(),
         "me".into(),
-        &lines(&f),
-        &adj(&f.taxes),
-        &adj(&f.discounts),
+        &f.item_rows(),
+        &adjustment_rows(&f.taxes),
+        &adjustment_rows(&f.discounts),
         0,
         86_400,
     )
