@@ -449,6 +449,49 @@ pub async fn refusals_among_pipelined_operations_store_nothing<H: Harness>(h: &H
     assert_eq!(s.fetch(id(7), 0, 100, NOW).await.unwrap().len(), 1);
 }
 
+/// An expiry purge pipelined among sends and acks of the same mailbox (one group commit where
+/// the backend batches) leaves counts, bytes and sequences as if each ran alone, and they
+/// survive reopening the store.
+pub async fn purge_among_pipelined_operations_keeps_counts<H: Harness>(h: &H) {
+    {
+        let s = h.open();
+        let mut old = envelope(1, 2, 1, &[1; 10]);
+        old.expires_at = NOW;
+        s.enqueue(old, BIG).await.unwrap();
+        s.enqueue(envelope(1, 2, 2, &[2; 20]), BIG).await.unwrap();
+        let third = s.enqueue(envelope(1, 2, 3, &[3; 30]), BIG);
+        let purge = s.purge_expired(NOW, 100);
+        let fourth = s.enqueue(envelope(1, 2, 4, &[4; 40]), BIG);
+        let ack = s.ack(id(1), vec![2]);
+        let fifth = s.enqueue(envelope(1, 2, 5, &[5; 50]), BIG);
+        assert_eq!(third.await.unwrap().sequence, 3);
+        assert_eq!(purge.await.unwrap(), 1);
+        assert_eq!(fourth.await.unwrap().sequence, 4);
+        assert_eq!(ack.await.unwrap(), 1);
+        assert_eq!(fifth.await.unwrap().sequence, 5);
+        let counts = s.counts(id(1)).await.unwrap().mailbox;
+        assert_eq!((counts.count, counts.bytes), (3, 120));
+    }
+    let s = h.open();
+    let counts = s.counts(id(1)).await.unwrap().mailbox;
+    assert_eq!((counts.count, counts.bytes), (3, 120));
+    let seqs: Vec<u64> = s
+        .fetch(id(1), 0, 10, NOW)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.sequence)
+        .collect();
+    assert_eq!(seqs, vec![3, 4, 5]);
+    assert_eq!(
+        s.enqueue(envelope(1, 2, 6, b"next"), BIG)
+            .await
+            .unwrap()
+            .sequence,
+        6
+    );
+}
+
 /// Dropping the store and opening it again keeps queued envelopes, acks, sequences and the
 /// directory; a consumed one-time prekey stays consumed.
 pub async fn reopen_keeps_state<H: Harness>(h: &H) {
@@ -525,6 +568,7 @@ macro_rules! store_conformance_tests {
             concurrent_fetchers_never_share_a_one_time_prekey,
             pipelined_enqueues_keep_call_order,
             refusals_among_pipelined_operations_store_nothing,
+            purge_among_pipelined_operations_keeps_counts,
             reopen_keeps_state,
         );
     };

@@ -3,7 +3,9 @@
 //!
 //! ```text
 //!  callers ──(Job + oneshot)──▶ writer thread: BEGIN IMMEDIATE
-//!                                   for each job: SAVEPOINT; apply; RELEASE or ROLLBACK TO
+//!                                   each job in call order (Send, Ack: no savepoint;
+//!                                   publish, bundle, purge: SAVEPOINT … RELEASE or ROLLBACK TO)
+//!                                   the batch's changed mailbox rows, once each
 //!                                COMMIT (one fsync for the whole batch)
 //!                                   then every caller gets its answer
 //!  fetch / counts ──▶ spawn_blocking on a pooled read connection (WAL: readers never block
@@ -11,9 +13,10 @@
 //!                     run at once, the rest wait for a connection instead of opening one
 //! ```
 //!
-//! A job that fails on its own (quota, too many prekeys) is rolled back to its savepoint and the
-//! rest of the batch commits. If the COMMIT itself fails, every job of the batch gets the error
-//! and nothing of the batch is acknowledged.
+//! A refusal (quota, too many prekeys) stores nothing of its job and the rest of the batch
+//! commits. Any other failure of a `Send` or `Ack`, or of the COMMIT itself, gives every job of
+//! the batch the error and nothing of the batch is acknowledged. The writer keeps the mailbox
+//! rows it touched in memory ([`Mailboxes`]): it is the only writer of the table.
 
 use std::{
     collections::HashMap,
@@ -414,6 +417,7 @@ impl Store for SqliteStore {
 }
 
 fn writer_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>, metrics: Option<&Metrics>) {
+    let mut mailboxes = Mailboxes::default();
     while let Ok(first) = jobs.recv() {
         let mut batch = Vec::with_capacity(64);
         batch.push(first);
@@ -424,21 +428,26 @@ fn writer_loop(mut conn: Connection, jobs: &mpsc::Receiver<Job>, metrics: Option
             }
         }
         let (started, jobs) = (Instant::now(), batch.len());
-        run_batch(&mut conn, batch);
+        if !run_batch(&mut conn, &mut mailboxes, batch) {
+            // Rolled back: cached rows may hold what was not committed.
+            mailboxes.clear();
+        }
+        mailboxes.trim();
         if let Some(m) = metrics {
             m.commit(started.elapsed(), jobs);
         }
     }
 }
 
-fn run_batch(conn: &mut Connection, batch: Vec<Job>) {
+/// Runs one batch in one transaction; false if it was rolled back (every job got an error).
+fn run_batch(conn: &mut Connection, mailboxes: &mut Mailboxes, batch: Vec<Job>) -> bool {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             for job in batch {
                 let _ = job.reply.send(Err(clone_sqlite(&e)));
             }
-            return;
+            return false;
         }
     };
     let mut results = Vec::with_capacity(batch.len());
@@ -449,23 +458,26 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>) {
             // write, so the job needs no savepoint. Any other failure may have left part of
             // the job written, so the whole batch is rolled back and every job gets the error:
             // nothing of it was acknowledged, and clients retry (Send is idempotent).
-            match apply(&tx, op) {
+            match apply(&tx, mailboxes, op) {
                 Err(e) if !e.is_refusal() => {
                     drop(tx);
                     let e = batch_error(&e);
                     for reply in replies.into_iter().chain(std::iter::once(reply)) {
                         let _ = reply.send(Err(batch_error(&e)));
                     }
-                    return;
+                    return false;
                 }
                 r => r,
             }
         } else {
             // A savepoint journals every page the job touches, a cost worth paying only for
-            // the rare operations that can refuse after writing.
-            match tx.job_savepoint() {
-                Ok(sp) => {
-                    let r = apply(&sp, op);
+            // the rare operations that can refuse after writing. Their SQL may read or change
+            // mailbox rows, so the cached rows are written first and forgotten after.
+            let r = mailboxes
+                .flush(&tx)
+                .and_then(|()| tx.job_savepoint())
+                .and_then(|sp| {
+                    let r = apply(&sp, &mut Mailboxes::default(), op);
                     if r.is_ok() {
                         sp.release().map_err(StoreError::from).and(r)
                     } else {
@@ -473,23 +485,113 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>) {
                         drop(sp);
                         r
                     }
-                }
-                Err(e) => Err(e),
-            }
+                });
+            mailboxes.clear();
+            r
         };
         results.push(result);
         replies.push(reply);
     }
-    match tx.commit() {
+    match mailboxes
+        .flush(&tx)
+        .and_then(|()| tx.commit().map_err(StoreError::from))
+    {
         Ok(()) => {
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
+            true
         }
         Err(e) => {
             for reply in replies {
-                let _ = reply.send(Err(clone_sqlite(&e)));
+                let _ = reply.send(Err(batch_error(&e)));
             }
+            false
+        }
+    }
+}
+
+/// The most mailbox rows the writer keeps between batches (about 100 bytes each); past it the
+/// cache is emptied after a commit and refills from the table.
+const CACHED_MAILBOXES: usize = 16 * 1024;
+
+/// A mailbox row as the writer last wrote or read it.
+#[derive(Clone, Copy)]
+struct MailboxRow {
+    next_seq: u64,
+    count: u64,
+    bytes: u64,
+    /// Changed in this batch and not yet written to the table.
+    dirty: bool,
+}
+
+/// The writer's copy of the `mailboxes` rows it touched. The writer thread is the only one
+/// that changes the table, so a cached row is the row: an `Enqueue` needs no read to learn
+/// the next sequence, and each batch writes a changed row once, before `COMMIT`, instead of
+/// once per operation. Emptied whenever a batch is rolled back, and around the rare
+/// operations whose SQL touches mailboxes itself (the expiry purge).
+#[derive(Default)]
+struct Mailboxes {
+    rows: HashMap<IdentityId, MailboxRow>,
+}
+
+impl Mailboxes {
+    fn get(&mut self, conn: &Connection, recipient: &IdentityId) -> Result<MailboxRow, StoreError> {
+        if let Some(row) = self.rows.get(recipient) {
+            return Ok(*row);
+        }
+        let (next_seq, count, bytes) = mailbox(conn, recipient)?;
+        let row = MailboxRow {
+            next_seq,
+            count,
+            bytes,
+            dirty: false,
+        };
+        self.rows.insert(*recipient, row);
+        Ok(row)
+    }
+
+    fn set(&mut self, recipient: &IdentityId, next_seq: u64, count: u64, bytes: u64) {
+        self.rows.insert(
+            *recipient,
+            MailboxRow {
+                next_seq,
+                count,
+                bytes,
+                dirty: true,
+            },
+        );
+    }
+
+    /// Writes every changed row.
+    fn flush(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO mailboxes (recipient, next_seq, count, bytes) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (recipient) DO UPDATE SET next_seq = excluded.next_seq,
+                 count = excluded.count, bytes = excluded.bytes",
+        )?;
+        for (recipient, row) in &mut self.rows {
+            if row.dirty {
+                stmt.execute(params![
+                    &recipient[..],
+                    to_sql(row.next_seq)?,
+                    to_sql(row.count)?,
+                    to_sql(row.bytes)?
+                ])?;
+                row.dirty = false;
+            }
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+    }
+
+    /// Bounds the memory the cache holds (between batches, when no row is dirty).
+    fn trim(&mut self) {
+        if self.rows.len() > CACHED_MAILBOXES {
+            self.rows = HashMap::new();
         }
     }
 }
@@ -576,10 +678,14 @@ impl SavepointExt for rusqlite::Transaction<'_> {
     }
 }
 
-fn apply(conn: &Connection, op: Op) -> Result<Outcome, StoreError> {
+fn apply(conn: &Connection, mailboxes: &mut Mailboxes, op: Op) -> Result<Outcome, StoreError> {
     match op {
-        Op::Enqueue(envelope, quota) => enqueue(conn, &envelope, quota).map(Outcome::Enqueued),
-        Op::Ack(recipient, sequences) => ack(conn, &recipient, &sequences).map(Outcome::Count),
+        Op::Enqueue(envelope, quota) => {
+            enqueue(conn, mailboxes, &envelope, quota).map(Outcome::Enqueued)
+        }
+        Op::Ack(recipient, sequences) => {
+            ack(conn, mailboxes, &recipient, &sequences).map(Outcome::Count)
+        }
         Op::Purge(now, limit) => purge(conn, now, limit).map(Outcome::Count),
         Op::Publish(p) => publish(conn, &p).map(Outcome::Count),
         Op::TakeBundle(owner) => {
@@ -606,20 +712,40 @@ fn mailbox(conn: &Connection, recipient: &IdentityId) -> Result<(u64, u64, u64),
     }
 }
 
-fn enqueue(conn: &Connection, e: &NewEnvelope, quota: Quota) -> Result<Enqueued, StoreError> {
-    let existing: Option<i64> = conn
-        .prepare_cached("SELECT seq FROM envelopes WHERE recipient = ?1 AND message_id = ?2")?
-        .query_row(params![&e.recipient[..], &e.message_id[..]], |r| r.get(0))
-        .optional()?;
-    if let Some(seq) = existing {
-        return Ok(Enqueued {
-            sequence: from_sql(seq)?,
-            duplicate: true,
-        });
-    }
-    let (next, count, bytes) = mailbox(conn, &e.recipient)?;
+/// The sequence of the envelope queued under this message id, if any.
+fn queued_sequence(conn: &Connection, e: &NewEnvelope) -> Result<Option<u64>, StoreError> {
+    conn.prepare_cached("SELECT seq FROM envelopes WHERE recipient = ?1 AND message_id = ?2")?
+        .query_row(params![&e.recipient[..], &e.message_id[..]], |r| {
+            r.get::<_, i64>(0)
+        })
+        .optional()?
+        .map(from_sql)
+        .transpose()
+}
+
+fn enqueue(
+    conn: &Connection,
+    mailboxes: &mut Mailboxes,
+    e: &NewEnvelope,
+    quota: Quota,
+) -> Result<Enqueued, StoreError> {
+    let duplicate = |sequence| Enqueued {
+        sequence,
+        duplicate: true,
+    };
+    let MailboxRow {
+        next_seq: next,
+        count,
+        bytes,
+        ..
+    } = mailboxes.get(conn, &e.recipient)?;
     let len = e.body.len() as u64;
     if count.saturating_add(1) > quota.max_count || bytes.saturating_add(len) > quota.max_bytes {
+        // A repeated Send of an envelope still queued is answered as the first was, full
+        // mailbox or not.
+        if let Some(seq) = queued_sequence(conn, e)? {
+            return Ok(duplicate(seq));
+        }
         return Err(StoreError::QuotaExceeded {
             count,
             bytes,
@@ -627,62 +753,76 @@ fn enqueue(conn: &Connection, e: &NewEnvelope, quota: Quota) -> Result<Enqueued,
             max_bytes: quota.max_bytes,
         });
     }
-    conn.prepare_cached(
-        "INSERT INTO envelopes (recipient, seq, message_id, sender, received_at, expires_at, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        &e.recipient[..],
-        to_sql(next)?,
-        &e.message_id[..],
-        &e.sender[..],
-        to_sql(e.received_at)?,
-        to_sql(e.expires_at)?,
-        &e.body
-    ])?;
-    conn.prepare_cached(
-        "INSERT INTO mailboxes (recipient, next_seq, count, bytes) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (recipient) DO UPDATE SET next_seq = excluded.next_seq,
-             count = excluded.count, bytes = excluded.bytes",
-    )?
-    .execute(params![
-        &e.recipient[..],
-        to_sql(next + 1)?,
-        to_sql(count + 1)?,
-        to_sql(bytes + len)?
-    ])?;
+    // `OR IGNORE` turns a repeated message id into "no row inserted" instead of an error. It
+    // also spares SQLite the statement journal it keeps for a statement that may abort half
+    // way: a copy of every page of the four B-trees before the insert changes it.
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO envelopes
+                 (recipient, seq, message_id, sender, received_at, expires_at, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            &e.recipient[..],
+            to_sql(next)?,
+            &e.message_id[..],
+            &e.sender[..],
+            to_sql(e.received_at)?,
+            to_sql(e.expires_at)?,
+            &e.body
+        ])?;
+    if inserted == 0 {
+        // The message id is queued already (or the sequence is taken, which only a mailbox
+        // row out of step with its envelopes can cause).
+        return match queued_sequence(conn, e)? {
+            Some(seq) => Ok(duplicate(seq)),
+            None => Err(StoreError::Corrupt("mailboxes.next_seq already used")),
+        };
+    }
+    mailboxes.set(&e.recipient, next + 1, count + 1, bytes + len);
     Ok(Enqueued {
         sequence: next,
         duplicate: false,
     })
 }
 
-fn ack(conn: &Connection, recipient: &IdentityId, sequences: &[u64]) -> Result<u64, StoreError> {
+fn ack(
+    conn: &Connection,
+    mailboxes: &mut Mailboxes,
+    recipient: &IdentityId,
+    sequences: &[u64],
+) -> Result<u64, StoreError> {
     let mut deleted = 0u64;
     let mut freed = 0u64;
     {
-        let mut stmt = conn.prepare_cached(
-            "DELETE FROM envelopes WHERE recipient = ?1 AND seq = ?2 RETURNING length(body)",
+        // Each row is read, then deleted by its rowid: `DELETE … RETURNING length(body)` would
+        // make SQLite keep a statement journal (a function may abort the statement half way).
+        let mut find = conn.prepare_cached(
+            "SELECT rowid, length(body) FROM envelopes WHERE recipient = ?1 AND seq = ?2",
         )?;
+        let mut delete = conn.prepare_cached("DELETE FROM envelopes WHERE rowid = ?1")?;
         for &seq in sequences {
             let Ok(seq) = i64::try_from(seq) else {
                 continue;
             };
-            let len: Option<i64> = stmt
-                .query_row(params![&recipient[..], seq], |r| r.get(0))
+            let row: Option<(i64, i64)> = find
+                .query_row(params![&recipient[..], seq], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
-            if let Some(len) = len {
+            if let Some((rowid, len)) = row {
+                delete.execute(params![rowid])?;
                 deleted += 1;
                 freed += from_sql(len)?;
             }
         }
     }
     if deleted > 0 {
-        conn.prepare_cached(
-            "UPDATE mailboxes SET count = max(count - ?2, 0), bytes = max(bytes - ?3, 0)
-             WHERE recipient = ?1",
-        )?
-        .execute(params![&recipient[..], to_sql(deleted)?, to_sql(freed)?])?;
+        let row = mailboxes.get(conn, recipient)?;
+        mailboxes.set(
+            recipient,
+            row.next_seq,
+            row.count.saturating_sub(deleted),
+            row.bytes.saturating_sub(freed),
+        );
     }
     Ok(deleted)
 }
