@@ -11,6 +11,7 @@
 //! remit_relay_queue_depth                     gauge    envelopes queued, all mailboxes (store)
 //! remit_relay_rejections_total{reason}        counter  error frames by code; refused connections
 //! remit_relay_store_commit_seconds            histogram one group commit (begin … fsync)
+//! remit_relay_send_store_seconds              histogram a Send's wait for its commit (queue + commit)
 //! remit_relay_store_commit_jobs_total         counter  operations committed in those commits
 //! ```
 //!
@@ -45,9 +46,10 @@ pub const MAX_REQUEST: usize = 8 * 1024;
 /// Concurrent scrapes.
 pub const MAX_SCRAPES: usize = 16;
 
-/// Upper bounds (seconds) of the commit latency histogram buckets (`+Inf` is implied).
-pub const COMMIT_BUCKETS: [f64; 13] = [
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+/// Upper bounds (seconds) of the latency histograms' buckets (`+Inf` is implied).
+pub const LATENCY_BUCKETS: [f64; 17] = [
+    0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002, 0.003, 0.005, 0.007_5, 0.01,
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
 /// Rejection reasons that are not error frames.
@@ -69,10 +71,48 @@ pub struct Metrics {
     acks: AtomicU64,
     rejections: [AtomicU64; CODES],
     refusals: [AtomicU64; 2],
-    commit_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
-    commit_count: AtomicU64,
-    commit_sum_nanos: AtomicU64,
+    commits: Histogram,
     commit_jobs: AtomicU64,
+    send_store: Histogram,
+}
+
+/// A Prometheus histogram of durations over [`LATENCY_BUCKETS`].
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn render(&self, s: &mut String, name: &str, help: &str) {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = write!(s, "# HELP {name} {help}\n# TYPE {name} histogram\n");
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
+            let _ = writeln!(s, "{name}_bucket{{le=\"{bound}\"}} {}", l(bucket));
+        }
+        let count = l(&self.count);
+        #[allow(clippy::cast_precision_loss)]
+        let sum = l(&self.sum_nanos) as f64 / 1e9;
+        let _ = write!(
+            s,
+            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}\n"
+        );
+    }
 }
 
 /// Decrements the connection gauge when dropped.
@@ -133,19 +173,14 @@ impl Metrics {
 
     /// One store commit of `jobs` operations took `elapsed`.
     pub fn commit(&self, elapsed: Duration, jobs: usize) {
-        let secs = elapsed.as_secs_f64();
-        for (bound, bucket) in COMMIT_BUCKETS.iter().zip(&self.commit_buckets) {
-            if secs <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.commit_count.fetch_add(1, Ordering::Relaxed);
-        self.commit_sum_nanos.fetch_add(
-            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.commits.observe(elapsed);
         self.commit_jobs
             .fetch_add(u64::try_from(jobs).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// A `Send` waited `elapsed` from its submission to the store until its commit returned.
+    pub fn send_stored(&self, elapsed: Duration) {
+        self.send_store.observe(elapsed);
     }
 
     /// Open connections.
@@ -237,25 +272,10 @@ impl Metrics {
                 l(c)
             );
         }
-        s.push_str(
-            "# HELP remit_relay_store_commit_seconds Duration of one store group commit (begin to durable).\n\
-             # TYPE remit_relay_store_commit_seconds histogram\n",
-        );
-        for (bound, bucket) in COMMIT_BUCKETS.iter().zip(&self.commit_buckets) {
-            let _ = writeln!(
-                s,
-                "remit_relay_store_commit_seconds_bucket{{le=\"{bound}\"}} {}",
-                l(bucket)
-            );
-        }
-        let count = l(&self.commit_count);
-        #[allow(clippy::cast_precision_loss)]
-        let sum = l(&self.commit_sum_nanos) as f64 / 1e9;
-        let _ = write!(
-            s,
-            "remit_relay_store_commit_seconds_bucket{{le=\"+Inf\"}} {count}\n\
-             remit_relay_store_commit_seconds_sum {sum}\n\
-             remit_relay_store_commit_seconds_count {count}\n"
+        self.commits.render(
+            &mut s,
+            "remit_relay_store_commit_seconds",
+            "Duration of one store group commit (begin to durable).",
         );
         metric_line(
             &mut s,
@@ -263,6 +283,11 @@ impl Metrics {
             "counter",
             "Store operations committed.",
             l(&self.commit_jobs),
+        );
+        self.send_store.render(
+            &mut s,
+            "remit_relay_send_store_seconds",
+            "A Send's wait from its submission to the store until its commit returned.",
         );
         s
     }

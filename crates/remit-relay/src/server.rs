@@ -833,10 +833,12 @@ impl<S: Store + Clone> Session<S> {
                         body: envelope.body.clone(),
                         received_at: envelope.received_at,
                     });
+                let submitted = Instant::now();
                 let f = s.enqueue(envelope, quota);
                 let shared = Arc::clone(&self.shared);
                 self.track(async move {
                     let r = f.await;
+                    shared.metrics.send_stored(submitted.elapsed());
                     if let Ok(e) = &r {
                         shared.metrics.send_accepted(e.duplicate);
                         if !e.duplicate {
