@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! (a) baseline   bare quinn request/response (256-byte echo), same connections and window
+//!     (a') floor  the same echo in a child process, paced as (c') (or at --latency-rate):
+//!                the round trip of a request through both processes' QUIC stacks
 //! (b) throughput N sender → recipient pairs (a ring of N authenticated connections), each
 //!                256-byte envelope accepted durably (SendOk), pushed, acked, deleted
 //! (c) latency    the same at half of (b)'s rate, paced: accept p50/p99, delivery p99;
@@ -11,6 +13,10 @@
 //!                RSS from /proc/<pid>/status before, after the fill and after the drain
 //! (e) idle       K idle authenticated connections and the relay's RSS
 //! ```
+//!
+//! (b), (c) and (a') also report the CPU time each process used per message (from
+//! `/proc/<pid>/stat`), and (b) and (c) the relay's group commits and its `Send` store-wait
+//! quantiles (from its `/metrics`).
 //!
 //! Progress goes to stderr, a JSON summary to stdout. Every loop is bounded; it stops by
 //! itself. By default the relay child is this binary in `--serve` mode, which runs
@@ -114,6 +120,9 @@ struct Args {
     /// Internal: the `--serve` relay's PostgreSQL URL.
     #[arg(long, hide = true)]
     serve_store: Option<String>,
+    /// Internal: run the bare quinn echo server of (a') with the certificate in this directory.
+    #[arg(long, hide = true)]
+    echo_serve: Option<PathBuf>,
 }
 
 /// The bench limits: per-address and per-identity rates and quotas raised so the relay, not
@@ -168,6 +177,10 @@ fn main() {
         .expect("runtime");
     if let Some(dir) = args.serve {
         runtime.block_on(serve(dir, args.serve_store));
+        return;
+    }
+    if let Some(dir) = args.echo_serve {
+        runtime.block_on(serve_echo(dir));
         return;
     }
     if let Some(bad) = args.phases.chars().find(|c| !"abcde".contains(*c)) {
@@ -234,17 +247,19 @@ struct RelayProcess {
 }
 
 /// The relay's group-commit counters, from its own metrics.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Commits {
     count: f64,
     seconds: f64,
     jobs: f64,
+    /// `remit_relay_send_store_seconds`: (bucket bound in seconds, cumulative count).
+    send_store: Vec<(f64, f64)>,
 }
 
 impl Commits {
     /// What happened between `before` and `self`; `null` when the store records no commits
     /// (PostgreSQL).
-    fn since(self, before: Self) -> serde_json::Value {
+    fn since(&self, before: &Self) -> serde_json::Value {
         let n = self.count - before.count;
         if n <= 0.0 {
             return serde_json::Value::Null;
@@ -253,7 +268,42 @@ impl Commits {
             "commits": n,
             "jobs_per_commit": ((self.jobs - before.jobs) / n * 10.0).round() / 10.0,
             "mean_commit_ms": ((self.seconds - before.seconds) / n * 1e6).round() / 1e3,
+            "send_store_ms": {
+                "p50": self.send_store_quantile(before, 0.5),
+                "p99": self.send_store_quantile(before, 0.99),
+            },
         })
+    }
+
+    /// The `q` quantile of the Sends' store waits between `before` and `self`, in ms,
+    /// interpolated within its histogram bucket (as Prometheus' `histogram_quantile`).
+    fn send_store_quantile(&self, before: &Self, q: f64) -> Option<f64> {
+        let diff: Vec<(f64, f64)> = self
+            .send_store
+            .iter()
+            .zip(&before.send_store)
+            .map(|(&(bound, now), &(_, then))| (bound, now - then))
+            .collect();
+        let total = diff.last()?.1;
+        if total <= 0.0 {
+            return None;
+        }
+        let rank = q * total;
+        let (mut lower, mut below) = (0.0, 0.0);
+        for (bound, cumulative) in diff {
+            if cumulative >= rank {
+                let inside = cumulative - below;
+                let at = if inside > 0.0 {
+                    (rank - below) / inside
+                } else {
+                    1.0
+                };
+                let upper = if bound.is_finite() { bound } else { lower };
+                return Some(((lower + (upper - lower) * at) * 1e6).round() / 1e3);
+            }
+            (lower, below) = (bound, cumulative);
+        }
+        None
     }
 }
 
@@ -346,11 +396,35 @@ impl RelayProcess {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0.0)
         };
+        let send_store = text
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix("remit_relay_send_store_seconds_bucket{le=\"")?;
+                let (bound, count) = rest.split_once("\"} ")?;
+                let bound = if bound == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    bound.parse().ok()?
+                };
+                Some((bound, count.trim().parse().ok()?))
+            })
+            .collect();
         Commits {
             count: value("remit_relay_store_commit_seconds_count"),
             seconds: value("remit_relay_store_commit_seconds_sum"),
             jobs: value("remit_relay_store_commit_jobs_total"),
+            send_store,
         }
+    }
+
+    /// CPU time the relay process has used, seconds.
+    fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.child.id())
+    }
+
+    /// The relay's and this generator's CPU time now, seconds.
+    fn cpu_now(&self) -> (f64, f64) {
+        (self.cpu_seconds(), cpu_seconds(std::process::id()))
     }
 
     /// (VmRSS, VmHWM) in KiB.
@@ -379,6 +453,35 @@ impl RelayProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time (user + system, all threads) process `pid` has used, in seconds: fields 14 and 15
+/// of `/proc/<pid>/stat`, in the kernel's fixed user-visible tick of 1/100 s.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may hold spaces; the fields after it do not.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: Vec<f64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    ticks.iter().sum::<f64>() / 100.0
+}
+
+/// CPU time per message, µs, to 0.1 µs.
+fn us_per(seconds: f64, messages: u64) -> f64 {
+    (seconds * 1e7 / messages.max(1) as f64).round() / 10.0
+}
+
+/// CPU time per message the relay (node 0) and this generator used since `before`.
+fn cpu_per_message(relay: &RelayProcess, before: (f64, f64), messages: u64) -> serde_json::Value {
+    let (r, g) = relay.cpu_now();
+    json!({
+        "relay_us": us_per(r - before.0, messages),
+        "generator_us": us_per(g - before.1, messages),
+    })
 }
 
 fn loadavg() -> String {
@@ -432,6 +535,187 @@ impl Drop for Progress {
         self.0.abort();
         eprintln!();
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// (a') bare quinn echo in a child process, paced as (c): the transport's latency floor
+
+/// Child mode: a bare quinn echo server (the relay's transport settings) with the certificate
+/// and key the parent wrote into `dir`, until stdin closes.
+async fn serve_echo(dir: PathBuf) {
+    let cert = rustls::pki_types::CertificateDer::from(
+        std::fs::read(dir.join("echo-cert.der")).expect("echo certificate"),
+    );
+    let key = rustls::pki_types::PrivateKeyDer::try_from(
+        std::fs::read(dir.join("echo-key.der")).expect("echo key"),
+    )
+    .expect("key");
+    let mut server_config =
+        quinn::ServerConfig::with_single_cert(vec![cert], key).expect("server config");
+    server_config.transport_config(Arc::new(remit_relay::server::transport_config()));
+    let server =
+        quinn::Endpoint::server(server_config, "127.0.0.1:0".parse().expect("addr")).expect("bind");
+    println!("listening {}", server.local_addr().expect("addr"));
+    std::io::stdout().flush().expect("stdout");
+    tokio::spawn(async move {
+        while let Some(incoming) = server.accept().await {
+            tokio::spawn(async move {
+                let Ok(conn) = incoming.await else { return };
+                let Ok((mut send, mut recv)) = conn.accept_bi().await else {
+                    return;
+                };
+                while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
+                    if send.write_all(&chunk.bytes).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = send.finish();
+                conn.closed().await;
+            });
+        }
+    });
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).map_or(0, |n| n) > 0 {
+            sink.clear();
+        }
+    })
+    .await;
+}
+
+/// `conns` connections to an echo server in a child process, each sending 256-byte requests
+/// paced open-loop as (c) paces the ring (the same offsets and timer), for `secs` at `rate`
+/// in all: the round trip of one request through both processes' QUIC stacks and runtimes,
+/// which a relay `Send` pays before any work of its own.
+async fn paced_echo(
+    conns: usize,
+    rate: f64,
+    secs: u64,
+    workers: usize,
+    dir: &std::path::Path,
+) -> serde_json::Value {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+    std::fs::create_dir_all(dir).expect("echo dir");
+    std::fs::write(dir.join("echo-cert.der"), ck.cert.der()).expect("write cert");
+    std::fs::write(dir.join("echo-key.der"), ck.signing_key.serialize_der()).expect("write key");
+    let mut child = Command::new(std::env::current_exe().expect("current exe"))
+        .arg("--echo-serve")
+        .arg(dir)
+        .arg("--workers")
+        .arg(workers.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start echo server");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next().expect("echo exited early").expect("read");
+        if let Some(a) = line.strip_prefix("listening ") {
+            break a.parse().expect("address");
+        }
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(
+            ck.cert.der().to_vec(),
+        ))
+        .expect("root");
+    let mut client_config =
+        quinn::ClientConfig::with_root_certificates(Arc::new(roots)).expect("client config");
+    // The relay client's transport settings.
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(Duration::from_secs(20)));
+    transport.ack_frequency_config(Some(remit_relay::server::ack_frequency()));
+    client_config.transport_config(Arc::new(transport));
+    let mut endpoint = client_endpoint(addr).expect("endpoint");
+    endpoint.set_default_client_config(client_config);
+    let per_conn = ((rate * secs as f64) / conns as f64).max(1.0) as u64;
+    let interval = Duration::from_secs_f64(conns as f64 / rate);
+    let latencies_us = Arc::new(Mutex::new(Vec::new()));
+    let mut streams = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        let conn = endpoint
+            .connect(addr, "localhost")
+            .expect("connect")
+            .await
+            .expect("handshake");
+        let (send, recv) = conn.open_bi().await.expect("stream");
+        streams.push((conn, send, recv));
+    }
+    let done = Arc::new(AtomicU64::new(0));
+    let cpu = (cpu_seconds(child.id()), cpu_seconds(std::process::id()));
+    let progress = Progress::start("a': paced echo", Arc::clone(&done), per_conn * conns as u64);
+    let mut tasks = JoinSet::new();
+    let t0 = tokio::time::Instant::now();
+    let mut connections = Vec::with_capacity(conns);
+    for (i, (conn, mut send, mut recv)) in streams.into_iter().enumerate() {
+        connections.push(conn);
+        let sent_at = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+        let offset = interval.mul_f64(i as f64 / conns as f64);
+        let queue = Arc::clone(&sent_at);
+        tasks.spawn(async move {
+            let request = [0x5au8; PAYLOAD];
+            for k in 0..per_conn {
+                tokio::time::sleep_until(t0 + offset + interval.mul_f64(k as f64)).await;
+                queue.lock().expect("lock").push_back(Instant::now());
+                send.write_all(&request).await.expect("write");
+            }
+            let _ = send.finish();
+        });
+        let latencies_us = Arc::clone(&latencies_us);
+        let done = Arc::clone(&done);
+        tasks.spawn(async move {
+            let mut partial = 0usize;
+            let total = per_conn as usize * PAYLOAD;
+            let mut received = 0usize;
+            while received < total {
+                let chunk = recv
+                    .read_chunk(64 * 1024, true)
+                    .await
+                    .expect("read")
+                    .expect("open");
+                let now = Instant::now();
+                received += chunk.bytes.len();
+                partial += chunk.bytes.len();
+                let mut q = sent_at.lock().expect("lock");
+                let mut l = latencies_us.lock().expect("lock");
+                while partial >= PAYLOAD {
+                    partial -= PAYLOAD;
+                    if let Some(at) = q.pop_front() {
+                        l.push(now.duration_since(at).as_micros() as u64);
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    tokio::time::timeout(PHASE_TIMEOUT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await
+    .expect("paced echo in time");
+    drop(progress);
+    let used = (
+        cpu_seconds(child.id()) - cpu.0,
+        cpu_seconds(std::process::id()) - cpu.1,
+    );
+    for conn in connections {
+        conn.close(0u32.into(), b"done");
+    }
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let mut lat = std::mem::take(&mut *latencies_us.lock().expect("lock"));
+    lat.sort_unstable();
+    json!({
+        "offered_rate_msgs_per_s": rate.round(),
+        "requests": lat.len(),
+        "round_trip_ms": { "p50": percentile(&lat, 0.50), "p99": percentile(&lat, 0.99), "max": percentile(&lat, 1.0) },
+        "cpu_per_request": {
+            "server_us": us_per(used.0, lat.len() as u64),
+            "generator_us": us_per(used.1, lat.len() as u64),
+        },
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -795,6 +1079,22 @@ async fn run(args: Args) -> serde_json::Value {
     } else {
         None
     };
+    // (a') the transport's round trip at (c')'s load (or --latency-rate), across processes.
+    let echo_floor = if phases('a') {
+        let rate = args.latency_rate.unwrap_or(TARGET_RATE / 2.0);
+        let e = paced_echo(
+            n,
+            rate,
+            args.latency_secs,
+            workers,
+            &dir.path().join("echo"),
+        )
+        .await;
+        eprintln!("relay-load: (a') {e}");
+        e
+    } else {
+        serde_json::Value::Null
+    };
 
     let postgres = args
         .store
@@ -835,8 +1135,9 @@ async fn run(args: Args) -> serde_json::Value {
     let mut throughput_b = None;
     let mut elapsed_b = None;
     let mut commits_b = serde_json::Value::Null;
+    let mut cpu_b = serde_json::Value::Null;
     if phases('b') {
-        let commits = relay.commits();
+        let (commits, cpu) = (relay.commits(), relay.cpu_now());
         let total_b = n as u64 * args.per_pair;
         let accepted = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
@@ -856,16 +1157,18 @@ async fn run(args: Args) -> serde_json::Value {
         }
         throughput_b = Some(throughput);
         elapsed_b = Some(elapsed);
-        commits_b = relay.commits().since(commits);
+        commits_b = relay.commits().since(&commits);
+        cpu_b = cpu_per_message(relay, cpu, total_b);
         eprintln!("relay-load: (b) node 0 commits {commits_b}");
     }
 
     // (c) paced at half of (b), or at --latency-rate
     let latency = match args.latency_rate.or(throughput_b.map(|t| t / 2.0)) {
         Some(rate) if phases('c') => {
-            let commits = relay.commits();
+            let (commits, cpu) = (relay.commits(), relay.cpu_now());
             let mut l = half_load(&peers, &ring, &stats, rate, args.latency_secs).await;
-            l["node0_commits"] = relay.commits().since(commits);
+            l["node0_commits"] = relay.commits().since(&commits);
+            l["cpu_per_message"] = cpu_per_message(relay, cpu, l["messages"].as_u64().unwrap_or(0));
             eprintln!("relay-load: (c) {l}");
             l
         }
@@ -874,9 +1177,10 @@ async fn run(args: Args) -> serde_json::Value {
     // (c') the same at half of the issue's 40,000 msg/s throughput target, so the latency
     // targets are also measured at one fixed load, whatever (b) reached.
     let latency_target = if phases('c') && args.latency_rate.is_none() {
-        let commits = relay.commits();
+        let (commits, cpu) = (relay.commits(), relay.cpu_now());
         let mut l = half_load(&peers, &ring, &stats, TARGET_RATE / 2.0, args.latency_secs).await;
-        l["node0_commits"] = relay.commits().since(commits);
+        l["node0_commits"] = relay.commits().since(&commits);
+        l["cpu_per_message"] = cpu_per_message(relay, cpu, l["messages"].as_u64().unwrap_or(0));
         eprintln!("relay-load: (c') {l}");
         l
     } else {
@@ -941,10 +1245,12 @@ async fn run(args: Args) -> serde_json::Value {
             "phases": args.phases,
         },
         "a_bare_quinn_req_per_s": baseline_rate.map(f64::round),
+        "a_bare_quinn_paced_echo": echo_floor,
         "b_relay_msgs_per_s": throughput_b.map(f64::round),
         "b_ratio_to_bare_quinn": throughput_b.zip(baseline_rate).map(|(t, b)| t / b),
         "b_seconds": elapsed_b,
         "b_node0_commits": commits_b,
+        "b_cpu_per_message": cpu_b,
         "c_half_load": latency,
         "c_half_target_load": latency_target,
         "d_offline_drain": drain,
