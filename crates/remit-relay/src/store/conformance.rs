@@ -157,7 +157,9 @@ pub async fn ack_deletes_only_own_mailbox<H: Harness>(h: &H) {
     let theirs = s.enqueue(envelope(9, 2, 0, b"theirs"), BIG).await.unwrap();
     // Acking another mailbox's sequence from mailbox 1 deletes nothing there.
     assert_eq!(s.ack(id(2), vec![1, 2, 3]).await.unwrap(), 0);
-    assert_eq!(s.ack(id(1), vec![1, 3, 99, u64::MAX]).await.unwrap(), 2);
+    // Out of order, repeated, absent and out-of-range sequences count once or not at all.
+    let listed = vec![3, 1, 3, 99, u64::MAX, i64::MAX as u64];
+    assert_eq!(s.ack(id(1), listed).await.unwrap(), 2);
     assert_eq!(
         s.ack(id(1), vec![1]).await.unwrap(),
         0,

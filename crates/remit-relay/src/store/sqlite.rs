@@ -792,27 +792,41 @@ fn ack(
     recipient: &IdentityId,
     sequences: &[u64],
 ) -> Result<u64, StoreError> {
-    let mut deleted = 0u64;
-    let mut freed = 0u64;
-    {
-        // Each row is read, then deleted by its rowid: `DELETE … RETURNING length(body)` would
-        // make SQLite keep a statement journal (a function may abort the statement half way).
-        let mut find = conn.prepare_cached(
-            "SELECT rowid, length(body) FROM envelopes WHERE recipient = ?1 AND seq = ?2",
-        )?;
-        let mut delete = conn.prepare_cached("DELETE FROM envelopes WHERE rowid = ?1")?;
-        for &seq in sequences {
-            let Ok(seq) = i64::try_from(seq) else {
-                continue;
-            };
-            let row: Option<(i64, i64)> = find
-                .query_row(params![&recipient[..], seq], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            if let Some((rowid, len)) = row {
-                delete.execute(params![rowid])?;
-                deleted += 1;
-                freed += from_sql(len)?;
-            }
+    // A recipient acknowledges what it was delivered, in order, so the list is nearly always
+    // one run of consecutive sequences: each run is counted and deleted by two range
+    // statements instead of two statements per envelope. A range `DELETE` with no function,
+    // trigger or foreign key needs no statement journal either.
+    let mut sorted: Vec<i64> = sequences
+        .iter()
+        .filter_map(|&s| i64::try_from(s).ok())
+        .collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut count = conn.prepare_cached(
+        "SELECT count(*), COALESCE(sum(length(body)), 0) FROM envelopes
+         WHERE recipient = ?1 AND seq BETWEEN ?2 AND ?3",
+    )?;
+    let mut delete =
+        conn.prepare_cached("DELETE FROM envelopes WHERE recipient = ?1 AND seq BETWEEN ?2 AND ?3")?;
+    let (mut deleted, mut freed) = (0u64, 0u64);
+    let mut rest = &sorted[..];
+    while let Some(&first) = rest.first() {
+        // The run first..=last of consecutive sequences at the front of `rest`.
+        let mut last = first;
+        let mut len = 1;
+        while rest.get(len).is_some_and(|&s| Some(s) == last.checked_add(1)) {
+            last += 1;
+            len += 1;
+        }
+        rest = rest.get(len..).unwrap_or_default();
+        let (n, bytes): (i64, i64) = count
+            .query_row(params![&recipient[..], first, last], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        if n > 0 {
+            delete.execute(params![&recipient[..], first, last])?;
+            deleted += from_sql(n)?;
+            freed += from_sql(bytes)?;
         }
     }
     if deleted > 0 {
