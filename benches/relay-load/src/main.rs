@@ -52,11 +52,6 @@ use std::{
 };
 
 use clap::Parser;
-
-/// The allocator of the `remit-relay` binary (its default feature `mimalloc`), so the
-/// `--serve` child allocates as the real relay does.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use rand::{SeedableRng as _, rngs::ChaCha20Rng};
 use remit_relay::{
     client::{Client, Event, Events, client_endpoint},

@@ -806,18 +806,15 @@ fn ack(
         "SELECT count(*), COALESCE(sum(length(body)), 0) FROM envelopes
          WHERE recipient = ?1 AND seq BETWEEN ?2 AND ?3",
     )?;
-    let mut delete = conn
-        .prepare_cached("DELETE FROM envelopes WHERE recipient = ?1 AND seq BETWEEN ?2 AND ?3")?;
+    let mut delete =
+        conn.prepare_cached("DELETE FROM envelopes WHERE recipient = ?1 AND seq BETWEEN ?2 AND ?3")?;
     let (mut deleted, mut freed) = (0u64, 0u64);
     let mut rest = &sorted[..];
     while let Some(&first) = rest.first() {
         // The run first..=last of consecutive sequences at the front of `rest`.
         let mut last = first;
         let mut len = 1;
-        while rest
-            .get(len)
-            .is_some_and(|&s| Some(s) == last.checked_add(1))
-        {
+        while rest.get(len).is_some_and(|&s| Some(s) == last.checked_add(1)) {
             last += 1;
             len += 1;
         }
