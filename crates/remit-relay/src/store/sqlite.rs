@@ -107,9 +107,12 @@ enum Outcome {
     Bundle(Option<Box<StoredBundle>>),
 }
 
+/// Where a job's answer goes.
+type Reply = oneshot::Sender<Result<Outcome, StoreError>>;
+
 struct Job {
     op: Op,
-    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+    reply: Reply,
 }
 
 /// The SQLite store. Cheap to clone; the writer thread stops (after committing every job it
@@ -461,10 +464,7 @@ fn run_batch(conn: &mut Connection, mailboxes: &mut Mailboxes, batch: Vec<Job>) 
             match apply(&tx, mailboxes, op) {
                 Err(e) if !e.is_refusal() => {
                     drop(tx);
-                    let e = batch_error(&e);
-                    for reply in replies.into_iter().chain(std::iter::once(reply)) {
-                        let _ = reply.send(Err(batch_error(&e)));
-                    }
+                    abort(replies, reply, &e);
                     return false;
                 }
                 r => r,
@@ -472,20 +472,24 @@ fn run_batch(conn: &mut Connection, mailboxes: &mut Mailboxes, batch: Vec<Job>) 
         } else {
             // A savepoint journals every page the job touches, a cost worth paying only for
             // the rare operations that can refuse after writing. Their SQL may read or change
-            // mailbox rows, so the cached rows are written first and forgotten after.
-            let r = mailboxes
-                .flush(&tx)
-                .and_then(|()| tx.job_savepoint())
-                .and_then(|sp| {
-                    let r = apply(&sp, &mut Mailboxes::default(), op);
-                    if r.is_ok() {
-                        sp.release().map_err(StoreError::from).and(r)
-                    } else {
-                        // Dropping the savepoint rolls this job back; the batch goes on.
-                        drop(sp);
-                        r
-                    }
-                });
+            // mailbox rows, so the cached rows are written first (if that fails, the rows of
+            // the batch's earlier jobs are not in the table: the batch is rolled back) and
+            // forgotten after.
+            if let Err(e) = mailboxes.flush(&tx) {
+                drop(tx);
+                abort(replies, reply, &e);
+                return false;
+            }
+            let r = tx.job_savepoint().and_then(|sp| {
+                let r = apply(&sp, &mut Mailboxes::default(), op);
+                if r.is_ok() {
+                    sp.release().map_err(StoreError::from).and(r)
+                } else {
+                    // Dropping the savepoint rolls this job back; the batch goes on.
+                    drop(sp);
+                    r
+                }
+            });
             mailboxes.clear();
             r
         };
@@ -508,6 +512,14 @@ fn run_batch(conn: &mut Connection, mailboxes: &mut Mailboxes, batch: Vec<Job>) 
             }
             false
         }
+    }
+}
+
+/// Answers every job of a batch that is being rolled back, `reply` last, with `e`.
+fn abort(replies: Vec<Reply>, reply: Reply, e: &StoreError) {
+    let e = batch_error(e);
+    for reply in replies.into_iter().chain(std::iter::once(reply)) {
+        let _ = reply.send(Err(batch_error(&e)));
     }
 }
 
@@ -806,15 +818,18 @@ fn ack(
         "SELECT count(*), COALESCE(sum(length(body)), 0) FROM envelopes
          WHERE recipient = ?1 AND seq BETWEEN ?2 AND ?3",
     )?;
-    let mut delete =
-        conn.prepare_cached("DELETE FROM envelopes WHERE recipient = ?1 AND seq BETWEEN ?2 AND ?3")?;
+    let mut delete = conn
+        .prepare_cached("DELETE FROM envelopes WHERE recipient = ?1 AND seq BETWEEN ?2 AND ?3")?;
     let (mut deleted, mut freed) = (0u64, 0u64);
     let mut rest = &sorted[..];
     while let Some(&first) = rest.first() {
         // The run first..=last of consecutive sequences at the front of `rest`.
         let mut last = first;
         let mut len = 1;
-        while rest.get(len).is_some_and(|&s| Some(s) == last.checked_add(1)) {
+        while rest
+            .get(len)
+            .is_some_and(|&s| Some(s) == last.checked_add(1))
+        {
             last += 1;
             len += 1;
         }
