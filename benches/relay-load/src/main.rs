@@ -224,6 +224,17 @@ fn main() {
     println!("{}", serde_json::to_string_pretty(&summary).expect("json"));
 }
 
+/// Returns when standard input closes: the parent exited or is done with this child.
+async fn until_stdin_closes() {
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).map_or(0, |n| n) > 0 {
+            sink.clear();
+        }
+    })
+    .await;
+}
+
 /// Child mode: run the relay until stdin closes (the parent exited or is done).
 async fn serve(dir: PathBuf, postgres: Option<String>) {
     let config = RelayConfig {
@@ -242,13 +253,7 @@ async fn serve(dir: PathBuf, postgres: Option<String>) {
         println!("metrics http://{metrics}/metrics");
     }
     std::io::stdout().flush().expect("stdout");
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut sink = String::new();
-        while std::io::stdin().read_line(&mut sink).map_or(0, |n| n) > 0 {
-            sink.clear();
-        }
-    })
-    .await;
+    until_stdin_closes().await;
     relay.shutdown().await;
 }
 
@@ -554,24 +559,19 @@ impl Drop for Progress {
 // ---------------------------------------------------------------------------------------
 // (a') bare quinn echo in a child process, paced as (c): the transport's latency floor
 
-/// Child mode: a bare quinn echo server (the relay's transport settings) with the certificate
-/// and key the parent wrote into `dir`, until stdin closes.
-async fn serve_echo(dir: PathBuf) {
-    let cert = rustls::pki_types::CertificateDer::from(
-        std::fs::read(dir.join("echo-cert.der")).expect("echo certificate"),
-    );
-    let key = rustls::pki_types::PrivateKeyDer::try_from(
-        std::fs::read(dir.join("echo-key.der")).expect("echo key"),
-    )
-    .expect("key");
+/// A bare quinn echo server on 127.0.0.1 with the relay's transport settings, writing each
+/// connection's first bidirectional stream back as it arrives; its address and accept task.
+fn echo_server(
+    cert: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let mut server_config =
         quinn::ServerConfig::with_single_cert(vec![cert], key).expect("server config");
     server_config.transport_config(Arc::new(remit_relay::server::transport_config()));
     let server =
         quinn::Endpoint::server(server_config, "127.0.0.1:0".parse().expect("addr")).expect("bind");
-    println!("listening {}", server.local_addr().expect("addr"));
-    std::io::stdout().flush().expect("stdout");
-    tokio::spawn(async move {
+    let addr = server.local_addr().expect("addr");
+    let accept = tokio::spawn(async move {
         while let Some(incoming) = server.accept().await {
             tokio::spawn(async move {
                 let Ok(conn) = incoming.await else { return };
@@ -588,13 +588,23 @@ async fn serve_echo(dir: PathBuf) {
             });
         }
     });
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut sink = String::new();
-        while std::io::stdin().read_line(&mut sink).map_or(0, |n| n) > 0 {
-            sink.clear();
-        }
-    })
-    .await;
+    (addr, accept)
+}
+
+/// Child mode: a bare quinn echo server (the relay's transport settings) with the certificate
+/// and key the parent wrote into `dir`, until stdin closes.
+async fn serve_echo(dir: PathBuf) {
+    let cert = rustls::pki_types::CertificateDer::from(
+        std::fs::read(dir.join("echo-cert.der")).expect("echo certificate"),
+    );
+    let key = rustls::pki_types::PrivateKeyDer::try_from(
+        std::fs::read(dir.join("echo-key.der")).expect("echo key"),
+    )
+    .expect("key");
+    let (addr, _accept) = echo_server(cert, key);
+    println!("listening {addr}");
+    std::io::stdout().flush().expect("stdout");
+    until_stdin_closes().await;
 }
 
 /// `conns` connections to an echo server in a child process, each sending 256-byte requests
@@ -740,29 +750,7 @@ async fn baseline(conns: usize, per_conn: u64, window: usize) -> f64 {
     let cert = rustls::pki_types::CertificateDer::from(ck.cert.der().to_vec());
     let key =
         rustls::pki_types::PrivateKeyDer::try_from(ck.signing_key.serialize_der()).expect("key");
-    let mut server_config =
-        quinn::ServerConfig::with_single_cert(vec![cert.clone()], key).expect("server config");
-    server_config.transport_config(Arc::new(remit_relay::server::transport_config()));
-    let server =
-        quinn::Endpoint::server(server_config, "127.0.0.1:0".parse().expect("addr")).expect("bind");
-    let addr = server.local_addr().expect("addr");
-    let accept = tokio::spawn(async move {
-        while let Some(incoming) = server.accept().await {
-            tokio::spawn(async move {
-                let Ok(conn) = incoming.await else { return };
-                let Ok((mut send, mut recv)) = conn.accept_bi().await else {
-                    return;
-                };
-                while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
-                    if send.write_all(&chunk.bytes).await.is_err() {
-                        return;
-                    }
-                }
-                let _ = send.finish();
-                conn.closed().await;
-            });
-        }
-    });
+    let (addr, accept) = echo_server(cert.clone(), key);
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).expect("root");
     let mut client_config =

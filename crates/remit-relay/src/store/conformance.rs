@@ -43,6 +43,16 @@ fn id(n: u8) -> [u8; 32] {
     [n; 32]
 }
 
+/// The sequences queued for identity `n` and not expired at `NOW`, in order.
+async fn queued<S: Store>(s: &S, n: u8) -> Vec<u64> {
+    s.fetch(id(n), 0, 1000, NOW)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.sequence)
+        .collect()
+}
+
 fn envelope(recipient: u8, sender: u8, mid: u8, body: &[u8]) -> NewEnvelope {
     NewEnvelope {
         recipient: id(recipient),
@@ -165,14 +175,7 @@ pub async fn ack_deletes_only_own_mailbox<H: Harness>(h: &H) {
         0,
         "second ack is a no-op"
     );
-    let left: Vec<u64> = s
-        .fetch(id(1), 0, 10, NOW)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.sequence)
-        .collect();
-    assert_eq!(left, vec![2, 4]);
+    assert_eq!(queued(&s, 1).await, vec![2, 4]);
     let counts = s.counts(id(1)).await.unwrap();
     assert_eq!((counts.mailbox.count, counts.mailbox.bytes), (2, 8));
     assert_eq!(
@@ -477,14 +480,7 @@ pub async fn purge_among_pipelined_operations_keeps_counts<H: Harness>(h: &H) {
     let s = h.open();
     let counts = s.counts(id(1)).await.unwrap().mailbox;
     assert_eq!((counts.count, counts.bytes), (3, 120));
-    let seqs: Vec<u64> = s
-        .fetch(id(1), 0, 10, NOW)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.sequence)
-        .collect();
-    assert_eq!(seqs, vec![3, 4, 5]);
+    assert_eq!(queued(&s, 1).await, vec![3, 4, 5]);
     assert_eq!(
         s.enqueue(envelope(1, 2, 6, b"next"), BIG)
             .await
@@ -518,14 +514,7 @@ pub async fn reopen_keeps_state<H: Harness>(h: &H) {
         );
     }
     let s = h.open();
-    let seqs: Vec<u64> = s
-        .fetch(id(1), 0, 10, NOW)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.sequence)
-        .collect();
-    assert_eq!(seqs, vec![1, 3, 4, 5]);
+    assert_eq!(queued(&s, 1).await, vec![1, 3, 4, 5]);
     assert!(
         s.enqueue(envelope(1, 2, 4, b"again"), BIG)
             .await
