@@ -224,6 +224,25 @@ fn main() {
     println!("{}", serde_json::to_string_pretty(&summary).expect("json"));
 }
 
+/// Starts a child that prints what it listens on to stdout and runs until its stdin closes;
+/// the child and its stdout's lines.
+fn spawn_child(
+    cmd: &mut Command,
+    what: &str,
+) -> (
+    Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    (child, lines)
+}
+
 /// Returns when standard input closes: the parent exited or is done with this child.
 async fn until_stdin_closes() {
     let _ = tokio::task::spawn_blocking(|| {
@@ -370,13 +389,7 @@ impl RelayProcess {
                 c
             }
         };
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start relay");
-        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let (child, mut lines) = spawn_child(&mut cmd, "relay");
         let (mut addr, mut fingerprint, mut metrics) = (None, None, None);
         while addr.is_none() || fingerprint.is_none() || metrics.is_none() {
             let line = lines.next().expect("relay exited early").expect("read");
@@ -622,17 +635,12 @@ async fn paced_echo(
     std::fs::create_dir_all(dir).expect("echo dir");
     std::fs::write(dir.join("echo-cert.der"), ck.cert.der()).expect("write cert");
     std::fs::write(dir.join("echo-key.der"), ck.signing_key.serialize_der()).expect("write key");
-    let mut child = Command::new(std::env::current_exe().expect("current exe"))
-        .arg("--echo-serve")
+    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
+    cmd.arg("--echo-serve")
         .arg(dir)
         .arg("--workers")
-        .arg(workers.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start echo server");
-    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        .arg(workers.to_string());
+    let (mut child, mut lines) = spawn_child(&mut cmd, "echo server");
     let addr: SocketAddr = loop {
         let line = lines.next().expect("echo exited early").expect("read");
         if let Some(a) = line.strip_prefix("listening ") {
