@@ -129,4 +129,24 @@ mod sqlite_only {
         let counts = s.counts([1; 32]).await.unwrap().mailbox;
         assert_eq!((counts.count, counts.bytes), (4, 40));
     }
+
+    /// Another connection emptying the tables (an operator's tool, the fuzz harness between
+    /// inputs) is seen by the writer: the mailbox starts again at sequence 1 instead of
+    /// continuing from rows the writer remembered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_connections_commit_is_seen_by_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite3");
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.enqueue(envelope(1), BIG).await.unwrap().sequence, 1);
+        assert_eq!(s.enqueue(envelope(2), BIG).await.unwrap().sequence, 2);
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("BEGIN IMMEDIATE; DELETE FROM envelopes; DELETE FROM mailboxes; COMMIT;")
+            .unwrap();
+        let again = s.enqueue(envelope(1), BIG).await.unwrap();
+        assert_eq!((again.sequence, again.duplicate), (1, false));
+        let counts = s.counts([1; 32]).await.unwrap().mailbox;
+        assert_eq!((counts.count, counts.bytes), (1, 10));
+    }
 }

@@ -16,7 +16,8 @@
 //! A refusal (quota, too many prekeys) stores nothing of its job and the rest of the batch
 //! commits. Any other failure of a `Send` or `Ack`, or of the COMMIT itself, gives every job of
 //! the batch the error and nothing of the batch is acknowledged. The writer keeps the mailbox
-//! rows it touched in memory ([`Mailboxes`]): it is the only writer of the table.
+//! rows it touched in memory ([`Mailboxes`]), and forgets them when another connection has
+//! written to the database.
 
 use std::{
     collections::HashMap,
@@ -453,6 +454,13 @@ fn run_batch(conn: &mut Connection, mailboxes: &mut Mailboxes, batch: Vec<Job>) 
             return false;
         }
     };
+    // Inside the transaction, so no other connection can commit between this check and the
+    // batch's writes.
+    if let Err(e) = mailboxes.follow(&tx) {
+        drop(tx);
+        abort(batch.into_iter().map(|j| j.reply), &e);
+        return false;
+    }
     let mut results = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     for Job { op, reply } in batch {
@@ -464,7 +472,7 @@ fn run_batch(conn: &mut Connection, mailboxes: &mut Mailboxes, batch: Vec<Job>) 
             match apply(&tx, mailboxes, op) {
                 Err(e) if !e.is_refusal() => {
                     drop(tx);
-                    abort(replies, reply, &e);
+                    abort(replies.into_iter().chain(std::iter::once(reply)), &e);
                     return false;
                 }
                 r => r,
@@ -477,7 +485,7 @@ fn run_batch(conn: &mut Connection, mailboxes: &mut Mailboxes, batch: Vec<Job>) 
             // forgotten after.
             if let Err(e) = mailboxes.flush(&tx) {
                 drop(tx);
-                abort(replies, reply, &e);
+                abort(replies.into_iter().chain(std::iter::once(reply)), &e);
                 return false;
             }
             let r = tx.job_savepoint().and_then(|sp| {
@@ -515,10 +523,10 @@ fn run_batch(conn: &mut Connection, mailboxes: &mut Mailboxes, batch: Vec<Job>) 
     }
 }
 
-/// Answers every job of a batch that is being rolled back, `reply` last, with `e`.
-fn abort(replies: Vec<Reply>, reply: Reply, e: &StoreError) {
+/// Answers every job of a batch that is being rolled back with `e`.
+fn abort(replies: impl IntoIterator<Item = Reply>, e: &StoreError) {
     let e = batch_error(e);
-    for reply in replies.into_iter().chain(std::iter::once(reply)) {
+    for reply in replies {
         let _ = reply.send(Err(batch_error(&e)));
     }
 }
@@ -537,17 +545,31 @@ struct MailboxRow {
     dirty: bool,
 }
 
-/// The writer's copy of the `mailboxes` rows it touched. The writer thread is the only one
-/// that changes the table, so a cached row is the row: an `Enqueue` needs no read to learn
-/// the next sequence, and each batch writes a changed row once, before `COMMIT`, instead of
-/// once per operation. Emptied whenever a batch is rolled back, and around the rare
-/// operations whose SQL touches mailboxes itself (the expiry purge).
+/// The writer's copy of the `mailboxes` rows it touched. The writer thread is the store's only
+/// writer, so a cached row is the row: an `Enqueue` needs no read to learn the next sequence,
+/// and each batch writes a changed row once, before `COMMIT`, instead of once per operation.
+/// Emptied whenever a batch is rolled back, around the rare operations whose SQL touches
+/// mailboxes itself (the expiry purge), and when another connection has committed to the
+/// database since the last batch (an operator's tool, say), which `PRAGMA data_version` tells.
 #[derive(Default)]
 struct Mailboxes {
     rows: HashMap<IdentityId, MailboxRow>,
+    /// `PRAGMA data_version` at the last batch: it changes only when another connection
+    /// commits.
+    data_version: Option<i64>,
 }
 
 impl Mailboxes {
+    /// Forgets every row if another connection has committed since the last batch.
+    fn follow(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        let version: i64 = conn.pragma_query_value(None, "data_version", |r| r.get(0))?;
+        if self.data_version != Some(version) {
+            self.rows.clear();
+            self.data_version = Some(version);
+        }
+        Ok(())
+    }
+
     fn get(&mut self, conn: &Connection, recipient: &IdentityId) -> Result<MailboxRow, StoreError> {
         if let Some(row) = self.rows.get(recipient) {
             return Ok(*row);
