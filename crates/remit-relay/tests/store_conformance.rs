@@ -79,17 +79,24 @@ mod sqlite_only {
         }
     }
 
+    /// A store in a fresh directory (kept alive by the returned guard) holding envelopes 1 and
+    /// 2 of mailbox `[1; 32]`, and the database file's path.
+    async fn two_queued() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.sqlite3");
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.enqueue(envelope(1), BIG).await.unwrap().sequence, 1);
+        assert_eq!(s.enqueue(envelope(2), BIG).await.unwrap().sequence, 2);
+        (dir, path, s)
+    }
+
     /// A failure while the writer writes its cached mailbox rows (here a trigger that refuses
     /// a mailbox reaching 3 envelopes) rolls back the whole batch, whether it happens before
     /// `COMMIT` or before a purge in the middle of a batch; afterwards the mailbox continues
     /// from what was committed, with no sequence skipped or reused.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_mailbox_write_rolls_back_the_batch_and_the_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("relay.sqlite3");
-        let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.enqueue(envelope(1), BIG).await.unwrap().sequence, 1);
-        assert_eq!(s.enqueue(envelope(2), BIG).await.unwrap().sequence, 2);
+        let (_dir, path, s) = two_queued().await;
         let admin = rusqlite::Connection::open(&path).unwrap();
         admin
             .execute_batch(
@@ -135,11 +142,7 @@ mod sqlite_only {
     /// continuing from rows the writer remembered.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn another_connections_commit_is_seen_by_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("relay.sqlite3");
-        let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.enqueue(envelope(1), BIG).await.unwrap().sequence, 1);
-        assert_eq!(s.enqueue(envelope(2), BIG).await.unwrap().sequence, 2);
+        let (_dir, path, s) = two_queued().await;
         rusqlite::Connection::open(&path)
             .unwrap()
             .execute_batch("BEGIN IMMEDIATE; DELETE FROM envelopes; DELETE FROM mailboxes; COMMIT;")

@@ -448,9 +448,7 @@ fn run_batch(conn: &mut Connection, mailboxes: &mut Mailboxes, batch: Vec<Job>) 
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
-            for job in batch {
-                let _ = job.reply.send(Err(clone_sqlite(&e)));
-            }
+            abort(batch.into_iter().map(|j| j.reply), &StoreError::from(e));
             return false;
         }
     };
@@ -515,9 +513,7 @@ fn run_batch(conn: &mut Connection, mailboxes: &mut Mailboxes, batch: Vec<Job>) 
             true
         }
         Err(e) => {
-            for reply in replies {
-                let _ = reply.send(Err(batch_error(&e)));
-            }
+            abort(replies, &e);
             false
         }
     }
@@ -525,9 +521,8 @@ fn run_batch(conn: &mut Connection, mailboxes: &mut Mailboxes, batch: Vec<Job>) 
 
 /// Answers every job of a batch that is being rolled back with `e`.
 fn abort(replies: impl IntoIterator<Item = Reply>, e: &StoreError) {
-    let e = batch_error(e);
     for reply in replies {
-        let _ = reply.send(Err(batch_error(&e)));
+        let _ = reply.send(Err(batch_error(e)));
     }
 }
 
