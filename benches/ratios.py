@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the session-layer targets of issue 3 from one criterion run.
+"""Prints the session layer's speed targets from one criterion run.
 
 Reads the medians criterion wrote under $CARGO_TARGET_DIR/criterion (default target/criterion)
 and prints each measured figure and each ratio with its target, so the figures in

@@ -1,4 +1,4 @@
-//! Load generator for the Remit relay (issue 5). Starts a relay in a child process on
+//! Load generator for the Remit relay. Starts a relay in a child process on
 //! 127.0.0.1 with a temporary data directory and bench limits (rates and quotas raised), then:
 //!
 //! ```text
@@ -23,7 +23,7 @@
 //! `remit_relay::server::Relay` exactly as the `remit-relay` binary does; `--relay-bin` runs
 //! the real binary instead (with a generated `relay.toml`).
 //!
-//! Issue 8: `--store postgres://…` runs the relay on PostgreSQL (`Relay::start_postgres`), and
+//! PostgreSQL: `--store postgres://…` runs the relay on PostgreSQL (`Relay::start_postgres`), and
 //! `--nodes N` starts N relay children on their own loopback ports against that one database;
 //! the ring's connections are spread round-robin over the nodes (identity i on node i mod N),
 //! so each sender's recipient (i + 1) is on another node. `--phases bc` runs only some phases;
@@ -65,7 +65,7 @@ use tokio::{sync::Semaphore, task::JoinSet};
 
 const PAYLOAD: usize = 256;
 
-/// Issue 5's end-to-end throughput target, messages/s; (c') runs at half of it.
+/// The relay's end-to-end throughput target, messages/s; (c') runs at half of it.
 const TARGET_RATE: f64 = 40_000.0;
 const PHASE_TIMEOUT: Duration = Duration::from_secs(300);
 

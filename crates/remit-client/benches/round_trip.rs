@@ -1,8 +1,8 @@
-//! The end-to-end round trip of issue 6 through a local relay: Alice requests, Bob pays and
+//! The end-to-end round trip through a local relay: Alice requests, Bob pays and
 //! notifies, Alice verifies the settlement and sends a receipt, Bob receives it. Two
 //! `transport::Client`s on SQLite profiles and an in-process relay on 127.0.0.1, each with its
 //! data in a temporary directory; sessions are established and warm before timing. See
-//! benches/README.md, "Client round trip (issue 6)", for the command and the figure.
+//! benches/README.md, "Client round trip", for the command and the figure.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, missing_docs)]
 
 use std::{

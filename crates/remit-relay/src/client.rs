@@ -1,7 +1,7 @@
 //! A minimal relay client: connect with a pinned certificate fingerprint, authenticate,
-//! publish and fetch prekeys, send, receive and acknowledge envelopes. Used by the tests, the
-//! load generator and (until issue 6's transport exists) by anyone who wants to talk to a
-//! relay from Rust.
+//! publish and fetch prekeys, send, receive and acknowledge envelopes. Used by the tests and the
+//! load generator; an app talks to a relay through remit-client's transport
+//! (`remit_client::transport::Client`).
 //!
 //! The identity key never enters this crate: [`Client::connect`] takes an [`AuthSigner`]
 //! (implemented for `remit_session::Account`, so an app passes `&account`), which signs the

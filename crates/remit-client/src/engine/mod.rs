@@ -1,11 +1,11 @@
 //! The sans-IO engine: one profile's account, sessions, payment threads and contacts, and the
 //! calls that change them.
 //!
-//! Every call that changes state follows one pattern (house style §6): compute the new session,
-//! account, thread and contact values on copies, put their records in one [`Batch`], commit it
-//! through the [`Store`], and only then assign the copies and return events or envelopes. A
-//! failure anywhere — a tampered envelope, a refused payment, a store error — leaves memory and
-//! store as they were.
+//! Every call that changes state follows one pattern (CONTRIBUTING.md, "State transitions"):
+//! compute the new session, account, thread and contact values on copies, put their records in
+//! one [`Batch`], commit it through the [`Store`], and only then assign the copies and return
+//! events or envelopes. A failure anywhere — a tampered envelope, a refused payment, a store
+//! error — leaves memory and store as they were.
 //!
 //! The methods fall into four kinds, as in quinn-proto's `Connection`:
 //! - getters: [`Engine::identity`], [`Engine::thread`], [`Engine::contact`], ...;

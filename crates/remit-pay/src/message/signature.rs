@@ -8,7 +8,7 @@ use crate::error::PayError;
 use crate::identity::{self, DocumentDigest};
 
 /// Proof that a payee signature was verified: only this module can make one, and every signed
-/// view holds one (house style §6).
+/// view holds one (CONTRIBUTING.md, "State transitions").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PayeeSignatureValid(());
 

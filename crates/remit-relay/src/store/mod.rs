@@ -10,7 +10,7 @@
 //! (0.2–1.3 ms on this class of machine). With group commit, thousands of connections wait on
 //! the *same* fsync; an async API lets them wait without holding a thread each, where a
 //! synchronous API would park one tokio worker (of two, here) per waiting request. The
-//! PostgreSQL backend of issue 8 is natively async (tokio-postgres) and fits the same shape.
+//! PostgreSQL backend is natively async (tokio-postgres) and fits the same shape.
 //! Every method returns a `'static` future so the relay can spawn it.
 //!
 //! # Ordering contract
