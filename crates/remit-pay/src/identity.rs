@@ -38,11 +38,12 @@ impl fmt::Debug for DocumentDigest {
     }
 }
 
+#[cfg(feature = "internal")]
 /// The statement a payee signs: `context` ‖ SHA-256(body). 57 bytes for a request, 49 for a
 /// receipt. (Signing goes through [`Account::sign_statement`], which builds the same bytes; this
 /// function is for vectors and independent checks.)
 #[must_use]
-pub fn signed_statement(context: &[u8], digest: &DocumentDigest) -> Vec<u8> {
+pub(crate) fn signed_statement(context: &[u8], digest: &DocumentDigest) -> Vec<u8> {
     let mut statement = Vec::with_capacity(context.len().saturating_add(32));
     statement.extend_from_slice(context);
     statement.extend_from_slice(&digest.0);

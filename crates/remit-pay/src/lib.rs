@@ -58,7 +58,16 @@
 //! # let _ = Direction::Inbound;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The public interface is the `pub use` block at the end of this file, in four groups: money
+//! ([`Money`], [`Asset`], [`Decimal`], the known-asset table), the payment messages (drafts that
+//! sign, validated views that [`open`] returns, [`seal`] for the plaintext), the thread
+//! ([`PaymentThread`] and its states, [`SettlementVerifier`]), and the signature contexts. The
+//! modules `limits` and `text` hold the named caps and the text sanitiser. Every public enum that
+//! mirrors the wire is `#[non_exhaustive]`; [`Direction`] and [`Role`] are complete by
+//! definition. Nothing else is reachable without the `internal` feature.
 #![forbid(unsafe_code)]
+#![warn(clippy::exhaustive_enums)]
 
 mod error;
 mod identity;
@@ -68,23 +77,24 @@ mod money;
 pub mod text;
 mod thread;
 
+/// Entry points for tests, vector generators and fuzzing, behind the `internal` feature. Not
+/// part of the API.
+#[cfg(feature = "internal")]
+pub mod internal;
+
 // The public interface is:
 pub use error::PayError;
 pub use identity::{
     DocumentDigest, LocalIdentity, RECEIPT_SIGNATURE_CONTEXT, REQUEST_SIGNATURE_CONTEXT,
-    signed_statement,
 };
 pub use message::{
     Adjustment, AdjustmentDraft, Cancel, CancelReason, Decline, DeclineReason, Id, Incoming,
     Invoice, InvoiceDraft, LineDraft, LineItem, MessageKind, Notice, NoticeKind,
     PayeeSignatureValid, PaymentMessage, PaymentMethod, PaymentRequest, ProtocolErrorReply,
     Receipt, ReceiptOutcome, Received, RequestDraft, RequestKind, Role, Settlement, SignedReceipt,
-    SignedRequest, content_for, content_for_error, new_id, open, open_content, seal,
-    sign_receipt_wire, sign_request_wire,
+    SignedRequest, content_for_error, new_id, open, open_content, seal,
 };
-pub use money::{
-    Asset, AssetKind, Decimal, KNOWN_ASSETS, KnownAsset, Money, MoneyError, is_caip2, is_caip19,
-};
+pub use money::{Asset, AssetKind, Decimal, KNOWN_ASSETS, KnownAsset, Money, MoneyError};
 pub use remit_wire::v1::ErrorCode;
 pub use thread::{
     Applied, Direction, ExceptionReason, PaymentRecord, PaymentStatus, PaymentThread,

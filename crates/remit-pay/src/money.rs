@@ -234,7 +234,7 @@ fn is_namespace(s: &str) -> bool {
 
 /// Whether `s` is a CAIP-2 chain id: `[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}`.
 #[must_use]
-pub fn is_caip2(s: &str) -> bool {
+pub(crate) fn is_caip2(s: &str) -> bool {
     if s.len() > MAX_CHAIN_ID_LEN {
         return false;
     }
@@ -251,7 +251,7 @@ pub fn is_caip2(s: &str) -> bool {
 
 /// Whether `s` is a CAIP-19 asset id: `<CAIP-2>/[-a-z0-9]{3,8}:[.%a-zA-Z0-9-]{1,128}`.
 #[must_use]
-pub fn is_caip19(s: &str) -> bool {
+pub(crate) fn is_caip19(s: &str) -> bool {
     let Some((chain, asset)) = s.split_once('/') else {
         return false;
     };

@@ -22,6 +22,7 @@ use crate::money::{Asset, Money};
 
 /// Why money is held in the exception state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ExceptionReason {
     /// Verified money whose notice arrived after expiry, or that settled once the request had
     /// expired.
@@ -38,6 +39,7 @@ pub enum ExceptionReason {
 
 /// The state of a payment thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ThreadState {
     /// The request exists; nothing paid.
     Issued,
@@ -113,6 +115,9 @@ impl ThreadState {
 }
 
 /// Whether a message was sent by us or received from the peer.
+///
+/// Complete: a payment thread is seen from one of exactly two directions.
+#[allow(clippy::exhaustive_enums)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
     /// From the session peer.
@@ -123,6 +128,7 @@ pub enum Direction {
 
 /// What applying a message did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Applied {
     /// The message was new; the thread went from `from` to `to` (possibly the same state, for
     /// example a second payment notice or a receipt).
@@ -138,6 +144,7 @@ pub enum Applied {
 
 /// The app's verdict on one transfer, from its own wallet, node, bank or provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verification {
     /// The transfer is final; this is the amount that actually arrived (not the claim).
     Settled(Money),
@@ -156,6 +163,7 @@ pub trait SettlementVerifier {
 
 /// The verification status of one recorded notice.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PaymentStatus {
     /// Not yet confirmed by the app.
     Unverified,

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use ed25519_dalek::Signer;
 use rand::{SeedableRng, rngs::ChaCha20Rng};
-use remit_pay::*;
+use remit_pay::{internal::*, *};
 use remit_session::Account;
 use remit_wire::{payment as wire_payment, v1};
 

@@ -59,6 +59,9 @@ proptest! {
                     match t.handle(Direction::Inbound, &notice.clone().into(), NOW) {
                         Ok(Applied::Duplicate) => prop_assert_eq!(&before, &t),
                         Ok(Applied::Accepted { .. }) => {}
+                        Ok(other) => {
+                            return Err(TestCaseError::fail(format!("unexpected {other:?}")));
+                        }
                         Err(e) => {
                             prop_assert_eq!(&before, &t);
                             return Err(TestCaseError::fail(format!("{e:?}")));

@@ -11,7 +11,7 @@
 mod common;
 
 use common::*;
-use remit_pay::*;
+use remit_pay::{internal::*, *};
 
 /// A thread driven into `state`, as the payee sees it, plus the parties and the request.
 fn thread_in(state: ThreadState) -> (Parties, SignedRequest, PaymentThread) {
@@ -87,6 +87,7 @@ fn thread_in(state: ThreadState) -> (Parties, SignedRequest, PaymentThread) {
             inbound(&mut t, p.payment(&req, "12.50 USD").into(), NOW);
             settle_all(&mut t);
         }
+        other => panic!("{other:?}: a state this fixture cannot reach yet"),
     }
     assert_eq!(t.state(), state, "fixture for {state:?}");
     (p, req, t)
@@ -135,6 +136,7 @@ fn message(
         }
         MessageKind::Decline => decline(req).into(),
         MessageKind::Cancel => cancel(req).into(),
+        other => panic!("{other:?}: a message kind this test does not build yet"),
     }
 }
 
@@ -170,6 +172,7 @@ fn expected(state: ThreadState, kind: MessageKind) -> Expect {
         (M::Cancel, S::Issued | S::PaymentPending) => Expect::To(S::Cancelled),
         (M::Cancel, S::Cancelled | S::Exception(E::AfterCancel)) => Expect::Duplicate,
         (M::Cancel, _) => Expect::Invalid,
+        (other, _) => panic!("{other:?}: a message kind the table does not list yet"),
     }
 }
 

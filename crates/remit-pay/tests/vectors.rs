@@ -6,7 +6,7 @@
 mod generator;
 
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
-use remit_pay::*;
+use remit_pay::{internal::*, *};
 use remit_session::VerifiedIdentity;
 use remit_wire::session::IdentityKey;
 use serde_json::Value;
@@ -28,9 +28,19 @@ fn hex_field(v: &Value, path: &[&str]) -> Vec<u8> {
     hex::decode(cur.as_str().unwrap()).unwrap()
 }
 
+/// Set to `1` to write the files from the generator instead of only comparing them:
+/// `REMIT_WRITE_VECTORS=1 cargo test -p remit-pay --test vectors`. The test still compares
+/// afterwards.
+const WRITE_ENV: &str = "REMIT_WRITE_VECTORS";
+
 #[test]
 fn vectors_are_reproduced_byte_for_byte() {
     let files = generator::generate().unwrap();
+    if std::env::var(WRITE_ENV).is_ok_and(|v| v == "1") {
+        for (name, text) in &files {
+            std::fs::write(dir().join(name), text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
     assert_eq!(files.len(), 9);
     // No stale payment vector on disk that the generator no longer writes.
     let mut on_disk: Vec<String> = std::fs::read_dir(dir())
@@ -44,8 +54,11 @@ fn vectors_are_reproduced_byte_for_byte() {
     assert_eq!(on_disk, generated);
     for (name, text) in files {
         let on_disk = std::fs::read_to_string(dir().join(&name))
-            .unwrap_or_else(|e| panic!("{name}: {e} (run `cargo run -p remit-pay --example payment_vectors -- spec/vectors`)"));
-        assert_eq!(on_disk, text, "{name} differs from the generator");
+            .unwrap_or_else(|e| panic!("{name}: {e} (to write it: {WRITE_ENV}=1)"));
+        assert_eq!(
+            on_disk, text,
+            "{name} differs from the generator (to rewrite: {WRITE_ENV}=1)"
+        );
     }
 }
 

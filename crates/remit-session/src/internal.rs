@@ -1,5 +1,8 @@
-//! Known-answer entry points for the test vectors in `spec/vectors/`. Not part of the API:
-//! these expose raw key material and exist only so tests can recompute each KDF step.
+//! Known-answer entry points for the test vectors in `spec/vectors/`.
+//!
+//! **Not part of the API.** Compiled only with the `internal` feature, which this crate's own
+//! tests and `fuzz/` turn on. These functions expose raw key material and exist only so tests can
+//! recompute each KDF step; no semver promise covers them.
 
 use crate::{
     kdf::{ChainKey, MessageKey, RootKey, x3dh_secret},

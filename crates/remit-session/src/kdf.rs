@@ -111,8 +111,16 @@ impl MessageKey {
         &self.0
     }
 
-    /// The AES-256-GCM key and nonce for this message key.
-    pub(crate) fn expand(&self) -> AeadKey {
+    /// A copy of a stored key, for a trial decrypt that must leave the stored key in place until
+    /// it commits. Zeroized on drop like the original.
+    pub(crate) fn duplicate(&self) -> Self {
+        Self::from_bytes(*self.0)
+    }
+
+    /// The AES-256-GCM key and nonce for this message key. Consumes the key: each message key
+    /// seals or opens one message (a stored skipped key is opened through a copy, see
+    /// [`MessageKey::duplicate`], because it stays stored until the decrypt commits).
+    pub(crate) fn expand(self) -> AeadKey {
         let mut okm = Zeroizing::new([0u8; 44]);
         hkdf_expand(
             &[0u8; 32],

@@ -16,6 +16,12 @@
 //!  Session::encrypt ──▶ Envelope::Message ──▶ Session::decrypt (Alice now sends Message too)
 //! ```
 //!
+//! The public interface is the `pub use` block at the end of this file: [`Account`] (our
+//! identity and prekeys, `initiate` and `accept`), [`Session`] (`encrypt`, `decrypt`, records),
+//! [`VerifiedBundle`] and [`VerifiedIdentity`] (proof values for checked peer keys),
+//! [`Fingerprint`], [`SafetyNumber`] and [`safety_number`], the error types, and the named limits
+//! (`MAX_*`, [`RECORD_VERSION`]). Nothing else is reachable without the `internal` feature.
+//!
 //! What it does not do: decide which session an envelope belongs to beyond
 //! [`Session::matches_prekey`], publish prekeys, or persist state. Those belong to the client
 //! engine.
@@ -64,11 +70,13 @@ mod prekeys;
 mod record;
 mod session;
 mod skipped;
+// Tests always build with `internal` (the crate's dev-dependency on itself turns it on).
 #[cfg(test)]
 mod worked_example;
 
-#[doc(hidden)]
-pub mod kat;
+/// Entry points for tests and fuzzing, behind the `internal` feature. Not part of the API.
+#[cfg(feature = "internal")]
+pub mod internal;
 
 // The public interface is:
 pub use account::{

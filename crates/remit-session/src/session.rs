@@ -248,7 +248,7 @@ impl Session {
         }
         let header = header_bytes(self.our_ratchet.public(), *previous_counter, *counter);
         let (message_key, next_chain) = chain.derive();
-        let ciphertext = seal(&message_key, &self.ad, &header, plaintext, padded)?;
+        let ciphertext = seal(message_key, &self.ad, &header, plaintext, padded)?;
         chain.set(&next_chain);
         let message = RatchetMessage {
             ratchet_key: *self.our_ratchet.public(),
@@ -303,7 +303,7 @@ impl Session {
             } else if m.counter == receiving.counter {
                 // The fast path: the next message of the current chain.
                 let (mk, next_chain) = receiving.chain.derive();
-                let plaintext = open(&mk, &self.ad, &header, m)?;
+                let plaintext = open(mk, &self.ad, &header, m)?;
                 if let Some(r) = &mut self.receiving {
                     r.chain.set(&next_chain);
                     r.counter = next;
@@ -327,7 +327,7 @@ impl Session {
                 let mk = chain.message_key();
                 chain.step();
                 (
-                    open(&mk, &self.ad, &header, m)?,
+                    open(mk, &self.ad, &header, m)?,
                     Commit::Chain {
                         chain,
                         counter: next,
@@ -375,7 +375,7 @@ impl Session {
         index: usize,
     ) -> Result<(Zeroizing<Vec<u8>>, Commit), DecryptError> {
         let stored = self.skipped.get(index).ok_or(DecryptError::DecryptFailed)?;
-        let plaintext = open(&stored.key, &self.ad, header, m)?;
+        let plaintext = open(stored.key.duplicate(), &self.ad, header, m)?;
         Ok((plaintext, Commit::Stored { index }))
     }
 
@@ -418,7 +418,7 @@ impl Session {
         skip(&mut chain, &m.ratchet_key, 0, m.counter, &mut skipped);
         let mk = chain.message_key();
         chain.step();
-        let plaintext = open(&mk, &self.ad, header, m)?;
+        let plaintext = open(mk, &self.ad, header, m)?;
         Ok((
             plaintext,
             Commit::Step {
@@ -582,7 +582,7 @@ fn too_far(needed: u64) -> DecryptError {
 
 /// Pads and encrypts; returns ciphertext ‖ tag in one allocation.
 fn seal(
-    mk: &MessageKey,
+    mk: MessageKey,
     ad: &[u8; AD_LEN],
     header: &[u8; HEADER_LEN],
     plaintext: &[u8],
@@ -610,7 +610,7 @@ fn seal(
 
 /// Authenticates, decrypts and unpads.
 fn open(
-    mk: &MessageKey,
+    mk: MessageKey,
     ad: &[u8; AD_LEN],
     header: &[u8; HEADER_LEN],
     m: &RatchetMessage,

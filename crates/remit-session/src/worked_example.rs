@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     account::{Account, SeenBaseKeys},
     identity::{IdentityKeyPair, safety_number},
-    kat,
+    internal as kat,
     prekeys::{KeyPair, SignedPreKeyPair, VerifiedBundle, signed_prekey_statement},
 };
 

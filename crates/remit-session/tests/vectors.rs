@@ -23,7 +23,8 @@ use ed25519_dalek::{Signer, SigningKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use remit_session::{
-    Account, HandshakeError, Session, VerifiedBundle, VerifiedIdentity, kat, safety_number,
+    Account, HandshakeError, Session, VerifiedBundle, VerifiedIdentity, internal as kat,
+    safety_number,
 };
 use remit_wire::session::{Envelope, IdentityKey};
 use serde_json::Value;
@@ -72,12 +73,25 @@ fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
     PublicKey::from(&StaticSecret::from(*secret)).to_bytes()
 }
 
+/// Set to `1` to write the files from the generator instead of only comparing them:
+/// `REMIT_WRITE_VECTORS=1 cargo test -p remit-session --test vectors`. The test still compares
+/// afterwards, so a generator that is not deterministic fails.
+const WRITE_ENV: &str = "REMIT_WRITE_VECTORS";
+
 #[test]
 fn files_are_reproduced_from_their_seeds() {
+    if std::env::var(WRITE_ENV).is_ok_and(|v| v == "1") {
+        for (name, generate) in vectors::FILES {
+            let path = format!("{}/../../spec/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+            let mut text = serde_json::to_string_pretty(&generate()).unwrap();
+            text.push('\n');
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{path}: {e}"));
+        }
+    }
     for (name, generate) in vectors::FILES {
         assert!(
             load(name) == generate(),
-            "{name} differs from the generator's output"
+            "{name} differs from the generator's output (to rewrite: {WRITE_ENV}=1)"
         );
     }
 }

@@ -14,6 +14,7 @@ use crate::limits::MAX_TEXT_LEN;
 
 /// A validated payment message, ready for a [`crate::PaymentThread`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PaymentMessage {
     /// A signed request (or invoice).
     Request(Box<SignedRequest>),
@@ -99,6 +100,7 @@ impl PaymentMessage {
 // A short-lived value, matched once and moved on: boxing the common case is not worth it.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Incoming {
     /// Chat text, stripped, at most `MAX_TEXT_LEN` bytes as received.
     Text(String),
@@ -156,7 +158,7 @@ pub fn open(plaintext: &[u8], peer: &VerifiedIdentity) -> Result<Received, PayEr
 
 /// The `Content` carrying `message`.
 #[must_use]
-pub fn content_for(message_id: Id, message: &PaymentMessage) -> v1::Content {
+pub(crate) fn content_for(message_id: Id, message: &PaymentMessage) -> v1::Content {
     v1::Content {
         version: 1,
         message_id: message_id.to_vec(),

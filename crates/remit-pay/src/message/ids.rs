@@ -19,6 +19,9 @@ pub fn new_id<R: CryptoRng + ?Sized>(rng: &mut R) -> Id {
 }
 
 /// Who a party is in a payment thread.
+///
+/// Complete: a payment thread has exactly two parties.
+#[allow(clippy::exhaustive_enums)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Asks for and receives the money; signs requests and receipts.
@@ -40,6 +43,7 @@ impl Role {
 
 /// The kinds of payment message a thread handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MessageKind {
     /// `PaymentRequest` (either kind). Payee only.
     Request,

@@ -13,6 +13,7 @@ use crate::limits::{
 
 /// A rail-specific destination, bound to the payee by the request signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PaymentMethod {
     /// An on-chain address.
     OnChain {
@@ -126,6 +127,7 @@ impl PaymentMethod {
 
 /// Where to find a transfer on its rail.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Settlement {
     /// An on-chain transaction.
     OnChain {

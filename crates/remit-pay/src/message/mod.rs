@@ -21,14 +21,20 @@ mod refusal;
 mod request;
 mod signature;
 
+#[cfg(feature = "internal")]
+pub(crate) use content::content_for;
 pub use content::{
-    Incoming, PaymentMessage, Received, content_for, content_for_error, open, open_content, seal,
+    Incoming, PaymentMessage, Received, content_for_error, open, open_content, seal,
 };
 pub use ids::{Id, MessageKind, Role, new_id};
 pub use invoice::{Adjustment, AdjustmentDraft, Invoice, InvoiceDraft, LineDraft, LineItem};
 pub use method::{PaymentMethod, Settlement};
 pub use notice::{Notice, NoticeKind};
-pub use receipt::{Receipt, ReceiptOutcome, SignedReceipt, sign_receipt_wire};
+#[cfg(feature = "internal")]
+pub(crate) use receipt::sign_receipt_wire;
+pub use receipt::{Receipt, ReceiptOutcome, SignedReceipt};
 pub use refusal::{Cancel, CancelReason, Decline, DeclineReason, ProtocolErrorReply};
-pub use request::{PaymentRequest, RequestDraft, RequestKind, SignedRequest, sign_request_wire};
+#[cfg(feature = "internal")]
+pub(crate) use request::sign_request_wire;
+pub use request::{PaymentRequest, RequestDraft, RequestKind, SignedRequest};
 pub use signature::PayeeSignatureValid;

@@ -13,6 +13,7 @@ use crate::money::Money;
 
 /// Payment or refund.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum NoticeKind {
     /// Payer → payee.
     Payment,

@@ -15,6 +15,7 @@ use crate::money::Money;
 
 /// A receipt's outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ReceiptOutcome {
     /// Paid in full.
     Settled,
@@ -233,7 +234,7 @@ impl SignedReceipt {
 ///
 /// # Errors
 /// As [`SignedReceipt::verify`].
-pub fn sign_receipt_wire(
+pub(crate) fn sign_receipt_wire(
     wire: &v1::Receipt,
     payee: &LocalIdentity<'_>,
 ) -> Result<SignedReceipt, PayError> {

@@ -11,6 +11,7 @@ use crate::limits::{MAX_FIELD_NAME_LEN, MAX_MEMO_LEN};
 
 /// Why the payer declines (`DeclineReason`, spec §4.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DeclineReason {
     /// None of the others; the free text may say more.
     Other,
@@ -73,6 +74,7 @@ impl DeclineReason {
 
 /// Why the payee withdraws a request (`CancelReason`, spec §4.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CancelReason {
     /// None of the others; the free text may say more.
     Other,

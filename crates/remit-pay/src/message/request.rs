@@ -17,6 +17,7 @@ use crate::money::Money;
 
 /// Plain request or invoice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RequestKind {
     /// A request for money.
     Request,
@@ -243,12 +244,11 @@ impl RequestDraft {
     }
 }
 
-/// Encodes and signs any wire request as `payee` and verifies the result. Exposed for tools
-/// and tests that need exact control of the document.
+/// Encodes and signs any wire request as `payee` and verifies the result.
 ///
 /// # Errors
 /// As [`SignedRequest::verify`].
-pub fn sign_request_wire(
+pub(crate) fn sign_request_wire(
     wire: &v1::PaymentRequest,
     payee: &LocalIdentity<'_>,
 ) -> Result<SignedRequest, PayError> {

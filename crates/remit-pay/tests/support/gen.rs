@@ -1,6 +1,6 @@
-//! The known-answer vector generator, shared by `examples/payment_vectors.rs` (which writes
-//! spec/vectors/payments-*.json) and `tests/vectors.rs` (which regenerates them and compares
-//! byte for byte). Everything is derived from one seeded ChaCha20Rng: first the payee's
+//! The known-answer vector generator of spec/vectors/payments-*.json, used by `tests/vectors.rs`
+//! (which regenerates them and compares byte for byte, and writes them when
+//! `REMIT_WRITE_VECTORS=1`). Everything is derived from one seeded ChaCha20Rng: first the payee's
 //! `remit_session::Account`, then every id, in order.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -9,7 +9,9 @@ use remit_pay::{
     AdjustmentDraft, CancelReason, Decline, DeclineReason, DocumentDigest, InvoiceDraft, LineDraft,
     LocalIdentity, Money, Notice, PayError, PaymentMessage, PaymentMethod, ProtocolErrorReply,
     RECEIPT_SIGNATURE_CONTEXT, REQUEST_SIGNATURE_CONTEXT, ReceiptOutcome, RequestDraft, Settlement,
-    SignedReceipt, SignedRequest, content_for, content_for_error, new_id, signed_statement,
+    SignedReceipt, SignedRequest, content_for_error,
+    internal::{content_for, signed_statement},
+    new_id,
 };
 use remit_session::Account;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Generates the known-answer vectors of `spec/vectors/session-*.json`.
 //!
-//! Shared by `examples/session_vectors.rs` (which writes the files) and `tests/vectors.rs` (which
-//! regenerates them and checks every value). All randomness comes from
+//! Used by `tests/vectors.rs`, which regenerates the files and checks every value (and writes
+//! them when `REMIT_WRITE_VECTORS=1`). All randomness comes from
 //! `ChaCha20Rng::seed_from_u64(seed)`; every key is one 32-byte draw (`fill_bytes`) from it,
 //! which the `Recorder` logs so the private keys can be written out.
 
@@ -16,7 +16,7 @@
 use std::convert::Infallible;
 
 use rand::{Rng, SeedableRng, rngs::ChaCha20Rng};
-use remit_session::{Account, Session, VerifiedBundle, kat, safety_number};
+use remit_session::{Account, Session, VerifiedBundle, internal as kat, safety_number};
 use remit_wire::session::{Envelope, PreKeyBundle};
 use serde_json::{Value, json};
 
