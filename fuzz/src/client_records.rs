@@ -1,6 +1,6 @@
 //! `client_records`: the records a client keeps in its store, decoded from arbitrary bytes, as
 //! a damaged or tampered store would hand them back: the engine's contact, thread-entry and
-//! held-message records (`remit_client::fuzzing`) and remit-pay's payment thread records
+//! held-message records (`remit_client::internal`) and remit-pay's payment thread records
 //! (`PaymentThread::from_bytes`, against the payee of the payment vectors). Session and
 //! account records are `session_records`.
 //!
@@ -10,7 +10,7 @@
 //! has one encoding per value, so a store cannot hold two spellings of one state); a payment
 //! thread that loads is equal to itself loaded again from its encoding.
 
-use remit_client::fuzzing::{Kind, decode};
+use remit_client::internal::{Kind, decode};
 use remit_pay::PaymentThread;
 
 use crate::fixtures::payee_peer;
@@ -45,7 +45,7 @@ pub fn run(data: &[u8]) {
 pub fn seeds() -> Vec<Vec<u8>> {
     use rand::SeedableRng as _;
     let mut rng = rand::rngs::ChaCha20Rng::seed_from_u64(0x5eed);
-    remit_client::fuzzing::samples(&mut rng)
+    remit_client::internal::samples(&mut rng)
         .into_iter()
         .map(|(kind, bytes)| {
             let selector = match kind {

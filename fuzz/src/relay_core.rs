@@ -2,7 +2,7 @@
 //! sequences from four connections, with its store operations carried out against the real
 //! `SqliteStore` and checked against a model of the store.
 //!
-//! The harness plays the quinn shell (`remit_relay::server`): it feeds frames (built from the
+//! The harness plays the quinn shell (the relay's server module): it feeds frames (built from the
 //! input, sent as a decoded frame or as encoded bytes, or raw garbage bytes), runs every
 //! `Action::Store` on the store at once (submission order is commit order, as in the shell)
 //! and hands the result back either at once or later (`defer`, `Complete`: results arrive
@@ -51,17 +51,19 @@ use std::{
 use arbitrary::{Arbitrary, Unstructured};
 use rand::{SeedableRng, rngs::ChaCha20Rng};
 use remit_relay::{
-    auth::sign_auth,
-    core::{
-        Action, CloseReason, ConnectionParams, Now, RelayConnection, StoreOp, StoreOutcome,
-        deliver_frame,
+    internal::{
+        auth::sign_auth,
+        core::{
+            Action, CloseReason, ConnectionParams, Now, RelayConnection, StoreOp, StoreOutcome,
+            deliver_frame,
+        },
+        rate::RateLimiter,
+        store::{
+            Enqueued, IdentityId, MailboxStats, NewEnvelope, OwnerCounts, Quota, SqliteStore,
+            Store, StoreError, StoredBundle, StoredEnvelope,
+        },
     },
     limits::{Limits, MAX_STORED_ONE_TIME_PREKEYS, PURGE_BATCH, Rate},
-    rate::RateLimiter,
-    store::{
-        Enqueued, IdentityId, MailboxStats, NewEnvelope, OwnerCounts, Quota, SqliteStore, Store,
-        StoreError, StoredBundle, StoredEnvelope,
-    },
 };
 use remit_session::{Account, VerifiedBundle, VerifiedIdentity};
 use remit_wire::{

@@ -20,7 +20,7 @@
 //!
 //! Progress goes to stderr, a JSON summary to stdout. Every loop is bounded; it stops by
 //! itself. By default the relay child is this binary in `--serve` mode, which runs
-//! `remit_relay::server::Relay` exactly as the `remit-relay` binary does; `--relay-bin` runs
+//! `remit_relay::Relay` exactly as the `remit-relay` binary does; `--relay-bin` runs
 //! the real binary instead (with a generated `relay.toml`).
 //!
 //! PostgreSQL: `--store postgres://…` runs the relay on PostgreSQL (`Relay::start_postgres`), and
@@ -54,9 +54,8 @@ use std::{
 use clap::Parser;
 use rand::{SeedableRng as _, rngs::ChaCha20Rng};
 use remit_relay::{
-    client::{Client, Event, Events, client_endpoint},
+    Client, Event, Events, Relay, RelayConfig, client_endpoint,
     limits::{Limits, Rate},
-    server::{Relay, RelayConfig},
 };
 use remit_session::Account;
 use remit_wire::limits::MAX_ACKS_PER_FRAME;
@@ -580,7 +579,7 @@ fn echo_server(
 ) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let mut server_config =
         quinn::ServerConfig::with_single_cert(vec![cert], key).expect("server config");
-    server_config.transport_config(Arc::new(remit_relay::server::transport_config()));
+    server_config.transport_config(Arc::new(remit_relay::internal::transport_config()));
     let server =
         quinn::Endpoint::server(server_config, "127.0.0.1:0".parse().expect("addr")).expect("bind");
     let addr = server.local_addr().expect("addr");
@@ -658,7 +657,7 @@ async fn paced_echo(
     // The relay client's transport settings.
     let mut transport = quinn::TransportConfig::default();
     transport.keep_alive_interval(Some(Duration::from_secs(20)));
-    transport.ack_frequency_config(Some(remit_relay::server::ack_frequency()));
+    transport.ack_frequency_config(Some(remit_relay::internal::ack_frequency()));
     client_config.transport_config(Arc::new(transport));
     let mut endpoint = client_endpoint(addr).expect("endpoint");
     endpoint.set_default_client_config(client_config);
@@ -913,7 +912,7 @@ impl Acks {
         to: [u8; 32],
         message_id: [u8; 16],
         envelope: Vec<u8>,
-    ) -> Result<(), remit_relay::client::ClientError> {
+    ) -> Result<(), remit_relay::ClientError> {
         let seqs = self.take();
         if !seqs.is_empty() {
             let this = Arc::clone(self);

@@ -99,12 +99,9 @@ async fn relay(out: &mut Output, listen: std::net::SocketAddr, data_dir: PathBuf
         )
         .with_writer(std::io::stderr)
         .init();
-    let relay = remit_relay::server::Relay::start(remit_relay::server::RelayConfig::new(
-        listen,
-        data_dir.clone(),
-    ))
-    .await
-    .map_err(|e| anyhow!("cannot start the relay on {listen}: {e}"))?;
+    let relay = remit_relay::Relay::start(remit_relay::RelayConfig::new(listen, data_dir.clone()))
+        .await
+        .map_err(|e| anyhow!("cannot start the relay on {listen}: {e}"))?;
     let fingerprint = hex::encode(relay.fingerprint());
     if out.json {
         println!(
@@ -468,6 +465,7 @@ pub(crate) fn settlement_for(method: &PaymentMethod, reference: &str) -> Result<
             txid: reference.to_owned(),
         },
         PaymentMethod::Lightning(_) => bail!("Lightning payments are not supported by the CLI"),
+        _ => bail!("this payment method is not supported by the CLI"),
     })
 }
 

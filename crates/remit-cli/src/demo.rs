@@ -18,7 +18,7 @@ use remit_pay::{
     DeclineReason, Id, MessageKind, Notice, PaymentMethod, PaymentRequest, RequestDraft,
     SettlementVerifier, ThreadState, Verification,
 };
-use remit_relay::server::{Relay, RelayConfig};
+use remit_relay::{Relay, RelayConfig};
 use serde_json::json;
 
 use crate::{

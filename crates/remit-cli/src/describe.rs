@@ -22,6 +22,7 @@ pub(crate) fn state_name(state: ThreadState) -> String {
         ThreadState::Exception(r) => format!("exception ({r:?})").to_lowercase(),
         ThreadState::PartiallyRefunded => "partially-refunded".into(),
         ThreadState::Refunded => "refunded".into(),
+        _ => "unknown".into(),
     }
 }
 
@@ -33,6 +34,7 @@ fn kind_name(kind: MessageKind) -> &'static str {
         MessageKind::Receipt => "receipt",
         MessageKind::Decline => "decline",
         MessageKind::Cancel => "cancel",
+        _ => "message",
     }
 }
 

@@ -148,7 +148,7 @@ pub(crate) struct RequestArgs {
     /// How long the request stays open: 30m, 12h, 7d, or seconds.
     #[arg(long, default_value = "7d")]
     pub(crate) expires_in: String,
-    /// Where to pay: provider:NAME:ACCOUNT, bank:HOLDER:IBAN[:BIC], onchain:CHAIN:ADDRESS
+    /// Where to pay: provider:NAME:ACCOUNT, bank:HOLDER:IBAN (or bank:HOLDER:IBAN:BIC), onchain:CHAIN:ADDRESS
     /// (default: provider:examplepay:@PROFILE).
     #[arg(long)]
     pub(crate) method: Vec<String>,

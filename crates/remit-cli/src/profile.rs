@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use remit_cli::input::{ProfileFile, check_name, parse_address, parse_fingerprint, parse_profile};
 use remit_client::{
     Engine, SqliteStore,
-    transport::{BeforeAck, Client, Clock, TransportConfig},
+    transport::{Client, Clock, TransportConfig},
 };
 
 /// An open profile.
@@ -110,9 +110,11 @@ impl Profile {
             config.connect_timeout = std::time::Duration::from_millis(ms);
         }
         // For the kill-before-ack test: exit right after an envelope is committed, before it
-        // is acked.
+        // is acked. Only in the test build (feature `internal`), never in a shipped binary.
+        #[cfg(feature = "internal")]
         if std::env::var_os("REMIT_TEST_EXIT_BEFORE_ACK").is_some() {
-            let hook: BeforeAck = std::sync::Arc::new(|| std::process::exit(86));
+            let hook: remit_client::internal::BeforeAck =
+                std::sync::Arc::new(|| std::process::exit(86));
             config.before_ack = Some(hook);
         }
         Ok(config)

@@ -23,10 +23,7 @@ use remit_pay::{
     Id, MessageKind, Money, Notice, PaymentMethod, PaymentRequest, RequestDraft, Settlement,
     SettlementVerifier, ThreadState, Verification,
 };
-use remit_relay::{
-    limits::Rate,
-    server::{Relay, RelayConfig},
-};
+use remit_relay::{Relay, RelayConfig, limits::Rate};
 
 const WAIT: Duration = Duration::from_secs(10);
 

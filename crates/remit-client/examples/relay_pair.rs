@@ -34,7 +34,7 @@ use remit_pay::{
     Id, MessageKind, Money, Notice, PaymentMethod, PaymentRequest, RequestDraft, Settlement,
     SettlementVerifier, ThreadState, Verification,
 };
-use remit_relay::server::{Relay, RelayConfig};
+use remit_relay::{Relay, RelayConfig};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 

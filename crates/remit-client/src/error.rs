@@ -8,6 +8,27 @@ use remit_pay::{Id, PayError};
 use remit_session::{DecryptError, EncryptError, HandshakeError, PreKeyError, RecordError};
 use remit_wire::{DecodeError, EncodeError};
 
+/// What the caller did that the API does not allow ([`ClientError::ApiMisuse`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// `request_payment` was given a draft with invoice details: use `send_invoice`.
+    #[error("a draft with invoice details goes through send_invoice")]
+    InvoiceDetailsInRequest,
+    /// `send_invoice` was given a draft without invoice details: use `request_payment`.
+    #[error("an invoice needs invoice details; use request_payment otherwise")]
+    InvoiceWithoutDetails,
+    /// A receipt was asked for on a thread that records no payment.
+    #[error("no payment to acknowledge")]
+    NoPaymentToAcknowledge,
+    /// `Engine::create` on a store that already holds a profile.
+    #[error("the store already holds a profile")]
+    ProfileExists,
+    /// `Engine::open` on a store that holds no profile.
+    #[error("the store holds no profile")]
+    NoProfile,
+}
+
 /// Why an engine call failed. Nothing changed, in memory or in the store.
 ///
 /// Grouped by who is at fault: the peer or the network (`Decode`, `Decrypt`, `Handshake`,
@@ -17,9 +38,9 @@ use remit_wire::{DecodeError, EncodeError};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The caller asked for something the API does not allow; the message says what.
+    /// The caller asked for something the API does not allow; [`Misuse`] says what.
     #[error("api misuse: {0}")]
-    ApiMisuse(&'static str),
+    ApiMisuse(Misuse),
     /// A stored engine record (contact, thread, held message) is malformed.
     #[error("stored {what} record is corrupt: {reason}")]
     CorruptRecord {
@@ -57,6 +78,9 @@ pub enum ClientError {
         /// The peer's address.
         peer: [u8; 32],
     },
+    /// The envelope is of a kind this version of the engine does not handle.
+    #[error("envelope of a kind this version does not handle")]
+    UnsupportedEnvelope,
     /// An outgoing payment message was refused by the thread, or could not be built.
     #[error("payment: {0}")]
     Pay(#[from] PayError),

@@ -1,9 +1,17 @@
-//! Entry points for fuzz/ (feature `fuzzing`, not part of the API): the decoders of the
-//! engine's own stored records, which are otherwise private to the crate.
+//! Entry points for `fuzz/` and for tests: the decoders of the engine's own stored records, which
+//! are otherwise private to the crate, and the transport's test hook.
+//!
+//! **Not part of the API.** Compiled only with the `internal` feature; no semver promise covers
+//! it.
 
 use remit_session::Account;
 
 use crate::record::{Contact, HeldMessage, ThreadEntry};
+
+/// A hook the transport runs after an envelope's effect is committed and before it is acked
+/// ([`crate::transport::TransportConfig`]'s `before_ack`): lets a test kill a process at exactly
+/// that point.
+pub type BeforeAck = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// Which record a fuzz input is.
 #[derive(Clone, Copy, Debug)]

@@ -103,9 +103,9 @@
 mod engine;
 mod error;
 mod event;
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub mod fuzzing;
+/// Entry points for fuzzing, behind the `internal` feature. Not part of the API.
+#[cfg(feature = "internal")]
+pub mod internal;
 mod record;
 mod store;
 #[cfg(feature = "transport")]
@@ -113,7 +113,7 @@ pub mod transport;
 
 // The public interface is:
 pub use engine::{ContactInfo, Engine, MAX_HELD_MESSAGES};
-pub use error::{ClientError, StoreError};
+pub use error::{ClientError, Misuse, StoreError};
 pub use event::{Event, Outgoing, Sender, Sent};
 pub use record::CLIENT_RECORD_VERSION;
 #[cfg(feature = "sqlite")]

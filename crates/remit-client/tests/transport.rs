@@ -9,7 +9,7 @@ use remit_client::{
     transport::{Client, ClientEvent, TransportConfig, TransportError, os_rng},
 };
 use remit_pay::{Money, PaymentMethod, RequestDraft, ThreadState};
-use remit_relay::server::{Relay, RelayConfig};
+use remit_relay::{Relay, RelayConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -216,6 +216,7 @@ pub struct RawConnection {
 }
 
 impl RawConnection {
+    #[cfg(feature = "internal")]
     /// Connects to `relay`, accepting only the certificate with SHA-256 `fingerprint`, and opens
     /// the relay stream.
     ///
@@ -263,6 +264,7 @@ impl RawConnection {
         Ok(out)
     }
 
+    #[cfg(feature = "internal")]
     /// The QUIC connection.
     #[must_use]
     pub fn connection(&self) -> &quinn::Connection {
@@ -288,6 +290,7 @@ impl RawConnection {
         self.write_bytes(&buf).await
     }
 
+    #[cfg(feature = "internal")]
     /// Finishes the client's side of the stream (the relay sees end of stream).
     pub fn finish(&mut self) {
         let _ = self.send.finish();
@@ -313,6 +316,7 @@ impl RawConnection {
         }
     }
 
+    #[cfg(feature = "internal")]
     /// Closes the connection.
     pub fn close(&self) {
         self.connection.close(VarInt::from_u32(0), b"bye");

@@ -250,6 +250,7 @@ impl RelayConnection {
         }
     }
 
+    #[cfg(any(test, feature = "internal"))]
     /// The authenticated identity, once authentication has completed.
     #[must_use]
     pub fn identity(&self) -> Option<IdentityId> {

@@ -17,22 +17,54 @@
 //! store, in pages of [`limits::DELIVERY_BATCH`]. Afterwards every commit of a `Send` to that
 //! identity hands the encoded `Deliver` frame to its connections on this relay, which write it
 //! if it continues their sequence; on a gap, an overflow of
-//! [`server::PUSH_QUEUE_BYTES`] or a hint from another node they read the store again. The
+//! `PUSH_QUEUE_BYTES` (256 KiB) or a hint from another node they read the store again. The
 //! store is the truth and the hand-over a shortcut, so relay memory is bounded per connection
 //! and does not grow with queue length.
+//!
+//! The public interface is the `pub use` block below: [`Relay`] and [`RelayConfig`] to run a
+//! relay (and [`ServerError`] when it cannot start), [`limits`] with [`Limits`](limits::Limits)
+//! and the named caps, [`Metrics`], the certificate helpers, and the relay client ([`Client`],
+//! its [`Event`]s and [`Delivery`]s, [`ClientError`], [`AuthSigner`]) that remit-client's
+//! transport drives. The per-connection core, the store backends and their conformance suite,
+//! the rate limiter, the authentication primitives and a raw frame connection for hostile tests
+//! are reachable only through the `internal` module, with the `internal` feature, for this crate's
+//! tests, `fuzz/` and the load generator.
 #![forbid(unsafe_code)]
 
-pub mod auth;
-pub mod client;
-pub mod core;
+// Modules whose `pub` items are reachable only through `internal` (feature `internal`); without
+// it they are crate-private in effect.
+#[cfg_attr(not(feature = "internal"), allow(unreachable_pub))]
+mod auth;
+#[cfg_attr(not(feature = "internal"), allow(unreachable_pub))]
+mod client;
+#[cfg_attr(not(feature = "internal"), allow(unreachable_pub))]
+mod core;
 pub mod limits;
-pub mod metrics;
-pub mod rate;
-pub mod server;
-pub mod store;
-#[cfg(any(test, feature = "testkit"))]
-#[doc(hidden)]
-pub mod testkit;
+mod metrics;
+#[cfg_attr(not(feature = "internal"), allow(unreachable_pub))]
+mod rate;
+#[cfg_attr(not(feature = "internal"), allow(unreachable_pub))]
+mod server;
+#[cfg_attr(not(feature = "internal"), allow(unreachable_pub))]
+mod store;
+#[cfg(any(test, feature = "internal"))]
+mod testkit;
+
+/// Entry points for tests, fuzzing and the load generator, behind the `internal` feature. Not
+/// part of the API.
+#[cfg(feature = "internal")]
+pub mod internal;
+
+// The public interface is:
+pub use auth::AuthSigner;
+pub use client::{
+    Client, ClientError, Delivery, Event, Events, MAX_QUEUED_EVENTS, client_endpoint,
+};
+pub use metrics::Metrics;
+pub use server::{
+    Relay, RelayConfig, ServerError, certificate_fingerprint, load_or_generate_certificate,
+};
+pub use store::StoreError;
 
 /// The ALPN protocol id of the relay protocol.
 pub const ALPN: &[u8] = b"remit/1";

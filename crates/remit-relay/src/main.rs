@@ -10,10 +10,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::Parser;
-use remit_relay::{
-    limits::Limits,
-    server::{Relay, RelayConfig},
-};
+use remit_relay::{Relay, RelayConfig, limits::Limits};
 use serde::Deserialize;
 
 /// Command-line flags; each overrides the same key of the config file.

@@ -38,16 +38,16 @@ use tokio::{
 };
 
 /// Time a scraper has to send its request.
-pub const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Largest request head read, bytes.
-pub const MAX_REQUEST: usize = 8 * 1024;
+pub(crate) const MAX_REQUEST: usize = 8 * 1024;
 
 /// Concurrent scrapes.
-pub const MAX_SCRAPES: usize = 16;
+pub(crate) const MAX_SCRAPES: usize = 16;
 
 /// Upper bounds (seconds) of the latency histograms' buckets (`+Inf` is implied).
-pub const LATENCY_BUCKETS: [f64; 17] = [
+pub(crate) const LATENCY_BUCKETS: [f64; 17] = [
     0.000_1, 0.000_25, 0.000_5, 0.000_75, 0.001, 0.001_5, 0.002, 0.003, 0.005, 0.007_5, 0.01,
     0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
@@ -117,7 +117,7 @@ impl Histogram {
 
 /// Decrements the connection gauge when dropped.
 #[derive(Debug)]
-pub struct ConnectionGuard(Arc<Metrics>);
+pub(crate) struct ConnectionGuard(Arc<Metrics>);
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
@@ -128,7 +128,7 @@ impl Drop for ConnectionGuard {
 impl Metrics {
     /// A connection completed its handshake; the gauge drops with the guard.
     #[must_use]
-    pub fn connection_opened(self: &Arc<Self>) -> ConnectionGuard {
+    pub(crate) fn connection_opened(self: &Arc<Self>) -> ConnectionGuard {
         self.connections.fetch_add(1, Ordering::Relaxed);
         self.connections_total.fetch_add(1, Ordering::Relaxed);
         ConnectionGuard(Arc::clone(self))
@@ -302,7 +302,7 @@ fn metric_line(s: &mut String, name: &str, kind: &str, help: &str, value: u64) {
 
 /// Serves the metrics on `listener` until `shutdown` turns true. `queue_depth` is asked on
 /// every scrape.
-pub async fn serve<F, Fut>(
+pub(crate) async fn serve<F, Fut>(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     queue_depth: F,

@@ -43,20 +43,20 @@ use crate::{
 };
 
 /// Time a client has after the QUIC handshake to open its stream.
-pub const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for connections to finish their in-flight requests.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How often expired envelopes are purged.
-pub const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Encoded frames queued for one connection's writer before producers wait (backpressure
 /// towards the delivery task and the request loop, never towards other connections).
-pub const OUT_QUEUE_FRAMES: usize = 1024;
+pub(crate) const OUT_QUEUE_FRAMES: usize = 1024;
 
 /// Idle timeout: a silent client is dropped after this; clients send keep-alives at a third.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// File names in the data directory.
 const DB_FILE: &str = "relay.sqlite3";

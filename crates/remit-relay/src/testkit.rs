@@ -1,8 +1,7 @@
 //! Test identities: real `remit_session::Account`s from a seeded ChaCha20Rng, so every valid
 //! record (identity binding, signed prekey, auth signature) is made by remit-session itself;
 //! tests forge invalid ones by tampering bytes of valid records. Compiled only for this crate's
-//! tests (`cfg(test)`) and behind the `testkit` feature, which only the crate's own
-//! dev-dependency on itself enables: not part of the public API.
+//! tests and behind the `internal` feature: not part of the public API.
 #![allow(missing_docs, clippy::missing_panics_doc, clippy::expect_used)]
 
 use rand::{SeedableRng, rngs::ChaCha20Rng};

@@ -15,10 +15,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use remit_relay::{
-    client::{Client, Event},
-    testkit::TestAccount,
-};
+use remit_relay::{Client, Event, internal::testkit::TestAccount};
 
 const KILLS: usize = 4;
 const SENDERS: usize = 16;

@@ -21,10 +21,7 @@ use std::{
 };
 
 use pg::{Node, TestDb, expect_all, message_id, receive, send_all};
-use remit_relay::{
-    server::{Relay, RelayConfig},
-    testkit::TestAccount,
-};
+use remit_relay::{Relay, RelayConfig, internal::testkit::TestAccount};
 
 const SENDERS: u8 = 6;
 const RECEIVERS: u8 = 6;

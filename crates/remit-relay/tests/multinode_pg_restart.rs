@@ -19,10 +19,7 @@ use std::{
 };
 
 use pg::{Node, TestDb, expect_all, message_id, receive, send_all};
-use remit_relay::{
-    server::{Relay, RelayConfig},
-    testkit::TestAccount,
-};
+use remit_relay::{Relay, RelayConfig, internal::testkit::TestAccount};
 
 fn pg_ctl(args: &[&str]) {
     let ctl = std::env::var(pg::PG_CTL_ENV).unwrap();

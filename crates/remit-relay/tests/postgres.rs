@@ -13,7 +13,7 @@ mod pg;
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use pg::TestDb;
-use remit_relay::store::{
+use remit_relay::internal::store::{
     NewEnvelope, PostgresOptions, PostgresStore, Publication, Quota, Store, StoreError, Wake,
     conformance::Harness,
 };

@@ -9,10 +9,12 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use remit_relay::{
-    client::{Client, ClientError, Event, RawConnection},
+    Client, ClientError, Event, Relay, RelayConfig,
+    internal::{
+        RawConnection,
+        testkit::{Impostor, TestAccount},
+    },
     limits::{Limits, Rate},
-    server::{Relay, RelayConfig},
-    testkit::{Impostor, TestAccount},
 };
 use remit_wire::{
     limits::{MAX_ENVELOPE_LEN, MAX_FRAME_LEN},
@@ -37,7 +39,7 @@ async fn connect(relay: &Relay, who: &TestAccount) -> Result<Client, ClientError
     Client::connect(relay.local_addr(), relay.fingerprint(), who).await
 }
 
-async fn next_delivery(c: &mut Client) -> remit_relay::client::Delivery {
+async fn next_delivery(c: &mut Client) -> remit_relay::Delivery {
     tokio::time::timeout(WAIT, c.recv())
         .await
         .expect("delivery in time")
@@ -250,7 +252,8 @@ async fn auth_violations_are_rejected() {
         panic!()
     };
     let nonce: [u8; 32] = ch.nonce.try_into().unwrap();
-    let sig = remit_relay::auth::sign_auth(&nonce, &other.exporter().unwrap(), &alice).unwrap();
+    let sig =
+        remit_relay::internal::auth::sign_auth(&nonce, &other.exporter().unwrap(), &alice).unwrap();
     raw.write_frame(&frame(
         2,
         client_frame::Body::Auth(v1::Auth {

@@ -6,7 +6,7 @@
     clippy::cast_possible_truncation
 )]
 
-use remit_relay::store::{SqliteStore, conformance::Harness};
+use remit_relay::internal::store::{SqliteStore, conformance::Harness};
 
 struct Sqlite {
     dir: tempfile::TempDir,
@@ -61,7 +61,7 @@ fn newer_schema_is_refused() {
 }
 
 mod sqlite_only {
-    use remit_relay::store::{NewEnvelope, Quota, SqliteStore, Store, StoreError};
+    use remit_relay::internal::store::{NewEnvelope, Quota, SqliteStore, Store, StoreError};
 
     const BIG: Quota = Quota {
         max_count: 1_000,

@@ -163,7 +163,7 @@ impl<S: Store> Engine<S> {
                 Ok(received) => match received.body {
                     Incoming::Payment(m) => m,
                     // Only payment messages are held.
-                    Incoming::Text(_) | Incoming::Error(_) => continue,
+                    _ => continue,
                 },
                 Err(error) => {
                     events.push(Event::Refused {

@@ -174,6 +174,16 @@ impl<S: Store> Engine<S> {
                                     }
                                 }
                             }
+                            // `Incoming` is non-exhaustive: a body this engine does not handle
+                            // is refused (its id is still recorded, so it is not redelivered).
+                            _ => events.push(Event::Refused {
+                                from,
+                                message_id: Some(id),
+                                error: PayError::InvalidField {
+                                    field: "body",
+                                    reason: "a kind this version does not handle",
+                                },
+                            }),
                         }
                     }
                 }
@@ -296,7 +306,7 @@ impl<S: Store> Engine<S> {
             }
             // `Envelope` is non-exhaustive: a kind this version does not know.
             (_, _) => {
-                return Err(ClientError::ApiMisuse("unknown envelope kind"));
+                return Err(ClientError::UnsupportedEnvelope);
             }
         };
         let mut session = copy_session(session)?;

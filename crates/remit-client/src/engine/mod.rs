@@ -26,7 +26,7 @@ use remit_session::{Account, Fingerprint, SafetyNumber, Session, VerifiedIdentit
 use remit_wire::session::{OneTimePreKey, PreKeyBundle, SignedPreKey};
 
 use crate::{
-    error::ClientError,
+    error::{ClientError, Misuse},
     event::{Outgoing, Sender},
     record::{Contact, HeldMessage, ThreadEntry},
     store::{Batch, Store},
@@ -99,7 +99,7 @@ impl<S: Store> Engine<S> {
         rng: &mut R,
     ) -> Result<Self, ClientError> {
         if store.load()?.is_some() {
-            return Err(ClientError::ApiMisuse("the store already holds a profile"));
+            return Err(ClientError::ApiMisuse(Misuse::ProfileExists));
         }
         let account = Account::new(rng, now);
         store.commit(&Batch {
@@ -124,7 +124,7 @@ impl<S: Store> Engine<S> {
     pub fn open(store: S) -> Result<Self, ClientError> {
         let snapshot = store
             .load()?
-            .ok_or(ClientError::ApiMisuse("the store holds no profile"))?;
+            .ok_or(ClientError::ApiMisuse(Misuse::NoProfile))?;
         let account = Account::from_bytes(&snapshot.account)?;
         let mut sessions = HashMap::new();
         for (peer, record) in &snapshot.sessions {

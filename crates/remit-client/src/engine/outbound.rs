@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use super::{Engine, ThreadSlot, copy_session};
 use crate::{
-    error::ClientError,
+    error::{ClientError, Misuse},
     event::{Outgoing, Sent},
     store::{Batch, Store},
 };
@@ -70,9 +70,7 @@ impl<S: Store> Engine<S> {
         rng: &mut R,
     ) -> Result<Sent, ClientError> {
         if draft.invoice.is_some() {
-            return Err(ClientError::ApiMisuse(
-                "a draft with invoice details goes through send_invoice",
-            ));
+            return Err(ClientError::ApiMisuse(Misuse::InvoiceDetailsInRequest));
         }
         self.issue(peer, draft, now, rng)
     }
@@ -90,9 +88,7 @@ impl<S: Store> Engine<S> {
         rng: &mut R,
     ) -> Result<Sent, ClientError> {
         if draft.invoice.is_none() {
-            return Err(ClientError::ApiMisuse(
-                "an invoice needs invoice details; use request_payment otherwise",
-            ));
+            return Err(ClientError::ApiMisuse(Misuse::InvoiceWithoutDetails));
         }
         self.issue(peer, draft, now, rng)
     }
@@ -155,7 +151,7 @@ impl<S: Store> Engine<S> {
             .map(|p| p.notice.payment_id)
             .collect();
         if payment_ids.is_empty() {
-            return Err(ClientError::ApiMisuse("no payment to acknowledge"));
+            return Err(ClientError::ApiMisuse(Misuse::NoPaymentToAcknowledge));
         }
         let receipt = SignedReceipt::sign(
             &LocalIdentity::new(&self.account),

@@ -51,7 +51,7 @@ use crate::{
     store::Store,
 };
 
-pub use remit_relay::client::ClientError as RelayError;
+pub use remit_relay::ClientError as RelayError;
 
 /// The random number generator the transport gives the engine (seeded from the OS).
 pub type Rng = ChaCha20Rng;
@@ -101,10 +101,6 @@ impl Clock {
     }
 }
 
-/// A hook run after an envelope's effect is committed and before it is acked: lets tests kill
-/// a process at exactly that point.
-pub type BeforeAck = Arc<dyn Fn() + Send + Sync>;
-
 /// How to reach the relay and how to behave on it.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -127,8 +123,9 @@ pub struct TransportConfig {
     pub backoff_max: Duration,
     /// The clock.
     pub clock: Clock,
-    /// Called after an envelope is committed and before it is acked (tests).
-    pub before_ack: Option<BeforeAck>,
+    /// Called after an envelope is committed and before it is acked (tests only).
+    #[cfg(feature = "internal")]
+    pub before_ack: Option<crate::internal::BeforeAck>,
 }
 
 impl TransportConfig {
@@ -145,6 +142,7 @@ impl TransportConfig {
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
             clock: Clock::default(),
+            #[cfg(feature = "internal")]
             before_ack: None,
         }
     }

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use remit_relay::client::{Client as RelayClient, ClientError as RelayError, Delivery, Event};
+use remit_relay::{Client as RelayClient, ClientError as RelayError, Delivery, Event};
 use remit_session::Account;
 use remit_wire::{
     limits::MAX_PREKEYS_PER_PUBLISH,
@@ -218,6 +218,7 @@ impl<S: Store + Send + 'static> Worker<S> {
                 .await;
             }
         }
+        #[cfg(feature = "internal")]
         if let Some(hook) = &self.config.before_ack {
             hook();
         }

@@ -568,7 +568,7 @@ macro_rules! store_conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let harness = $harness;
-                $crate::store::conformance::$name(&harness).await;
+                $crate::internal::store::conformance::$name(&harness).await;
             }
         )*
     };

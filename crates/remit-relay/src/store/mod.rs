@@ -24,14 +24,18 @@ use std::future::Future;
 
 use remit_wire::session::{IdentityKey, OneTimePreKey, SignedPreKey};
 
+#[cfg(feature = "internal")]
 pub mod conformance;
 mod postgres;
 mod sqlite;
 
+// Re-exported for `internal` (tests, fuzz/, relay-load); the server names what it uses.
+#[cfg_attr(not(feature = "internal"), allow(unused_imports))]
 pub use postgres::{
     Backend, POSTGRES_MAX_BATCH, POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore,
     WAKE_CHANNEL, Wake,
 };
+#[cfg_attr(not(feature = "internal"), allow(unused_imports))]
 pub use sqlite::{MAX_BATCH, SqliteStore};
 
 /// An Ed25519 identity signing key: the name of a mailbox and of a directory entry.

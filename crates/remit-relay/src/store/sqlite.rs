@@ -170,6 +170,7 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 }
 
 impl SqliteStore {
+    #[cfg(any(test, feature = "internal"))]
     /// Opens (creating if needed) the database at `path` and starts the writer thread.
     ///
     /// # Errors
@@ -216,6 +217,7 @@ impl SqliteStore {
     }
 
     /// The database file.
+    #[cfg(any(test, feature = "internal"))]
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.inner.path

@@ -12,13 +12,13 @@ use std::{
 };
 
 use remit_relay::{
-    client::{Client, Event},
+    Client, Event,
+    internal::testkit::TestAccount,
     limits::{Limits, Rate},
-    testkit::TestAccount,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use remit_relay::store::{PostgresOptions, PostgresStore};
+use remit_relay::internal::store::{PostgresOptions, PostgresStore};
 
 /// The environment variable with the server's URL.
 pub(crate) const ENV: &str = "REMIT_TEST_POSTGRES";
@@ -309,7 +309,7 @@ pub(crate) async fn send_all(
                     log.errors += 1;
                     if client.connection().close_reason().is_some()
                         || dead.lock().unwrap().contains(&at)
-                        || matches!(e, remit_relay::client::ClientError::Closed)
+                        || matches!(e, remit_relay::ClientError::Closed)
                     {
                         client.connection().close(0u32.into(), b"moving");
                         (at, client) = connect_any(&nodes, at + 1, &who, &dead).await;
