@@ -677,28 +677,6 @@ mod tests {
         assert!(!seen.insert((1, last)));
     }
 
-    #[test]
-    fn debug_of_account_shows_no_secrets() {
-        let mut rng = rng();
-        let mut bob = Account::new(&mut rng, NOW);
-        bob.generate_one_time_prekeys(2, &mut rng).unwrap();
-        let shown = format!("{bob:?}");
-        let mut secrets = vec![
-            bob.identity.signing_secret().to_vec(),
-            bob.identity.agreement_secret().to_vec(),
-            bob.signed_prekey.key.secret_bytes().to_vec(),
-        ];
-        secrets.extend(
-            bob.one_time_prekeys
-                .values()
-                .map(|k| k.secret_bytes().to_vec()),
-        );
-        for s in secrets {
-            assert!(!shown.contains(&hex::encode(s)), "{shown}");
-        }
-        assert!(shown.contains(&bob.fingerprint().to_string()));
-    }
-
     const CONTEXT: &[u8] = b"remit.v1.payment-request\0";
 
     #[test]

@@ -72,6 +72,8 @@ mod session;
 mod skipped;
 // Tests always build with `internal` (the crate's dev-dependency on itself turns it on).
 #[cfg(test)]
+mod debug_snapshots;
+#[cfg(test)]
 mod worked_example;
 
 /// Entry points for tests and fuzzing, behind the `internal` feature. Not part of the API.

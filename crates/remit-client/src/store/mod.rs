@@ -164,10 +164,21 @@ impl MemoryStore {
 
 impl core::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Every field named, so that a new one is a compile error until someone decides whether
+        // it may be printed. The records themselves hold secrets: only counts are shown.
+        let Self {
+            account: _,
+            sessions,
+            threads,
+            contacts: _,
+            processed,
+            held: _,
+            outbox: _,
+        } = self;
         f.debug_struct("MemoryStore")
-            .field("sessions", &self.sessions.len())
-            .field("threads", &self.threads.len())
-            .field("processed", &self.processed.len())
+            .field("sessions", &sessions.len())
+            .field("threads", &threads.len())
+            .field("processed", &processed.len())
             .finish_non_exhaustive()
     }
 }
