@@ -21,6 +21,15 @@ pub const MAX_DURATION_SECS: u64 = remit_pay::limits::MAX_INVOICE_LIFETIME_SECS;
 ///
 /// # Errors
 /// Any [`MoneyError`] of [`Money::parse`], as one line.
+///
+/// ```
+/// use remit_cli::input::parse_money;
+///
+/// assert_eq!(parse_money("12.50 USD")?.to_string(), "12.50 USD");
+/// let error = parse_money("12.50").unwrap_err().to_string();
+/// assert!(!error.contains('\n'), "one line: {error}");
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub fn parse_money(text: &str) -> Result<Money> {
     let text = text.trim();
     Money::parse(text).map_err(|e| match e {

@@ -414,6 +414,19 @@ impl Money {
     /// # Errors
     /// [`MoneyError::UnknownAsset`] for an asset outside the table (use
     /// [`Money::parse_amount`] with an explicit scale), or any amount error.
+    ///
+    /// ```
+    /// use remit_pay::Money;
+    ///
+    /// let lunch = Money::parse("12.50 USD")?;
+    /// assert_eq!((lunch.minor(), lunch.scale()), (1250, 2));
+    /// assert_eq!(lunch.to_string(), "12.50 USD");
+    ///
+    /// // The asset's scale bounds the decimals: yen has none, and nothing is rounded.
+    /// assert!(Money::parse("100.5 JPY").is_err());
+    /// assert!(Money::parse("12.50 XYZ").is_err());
+    /// # Ok::<(), remit_pay::MoneyError>(())
+    /// ```
     pub fn parse(text: &str) -> Result<Self, MoneyError> {
         let (amount, symbol) = text.split_once(' ').ok_or(MoneyError::UnknownAsset)?;
         let (asset, scale) = Asset::known(symbol)?;

@@ -405,7 +405,7 @@ pub struct Client {
 
 impl Client {
     /// Connects, pins the certificate, and authenticates as `signer`'s identity; `signer`
-    /// (an `&Account`) signs the statement of [`crate::auth`].
+    /// (an `&Account`) signs the relay authentication statement (spec/relay.md §2).
     ///
     /// # Errors
     /// Connection failures; [`ClientError::Sign`] if the signer refuses;

@@ -135,6 +135,22 @@ impl Relay {
     ///
     /// # Errors
     /// Any [`ServerError`].
+    ///
+    /// ```
+    /// use remit_relay::{Relay, RelayConfig, certificate_fingerprint};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let data = tempfile::tempdir()?;
+    /// // Port 0: the system picks a free loopback port.
+    /// let relay = Relay::start(RelayConfig::new("127.0.0.1:0".parse()?, data.path().into())).await?;
+    /// // What a client needs: the address, and the certificate fingerprint it pins.
+    /// assert!(relay.local_addr().port() != 0);
+    /// println!("{} {}", relay.local_addr(), hex::encode(relay.fingerprint()));
+    /// relay.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start(config: RelayConfig) -> Result<Self, ServerError> {
         Self::start_on(config, None).await
     }
@@ -233,7 +249,7 @@ impl Relay {
     }
 
     /// Stops accepting, lets connections finish their in-flight requests (at most
-    /// [`SHUTDOWN_GRACE`]), closes them, and waits until every accepted commit is done.
+    /// 10 s), closes them, and waits until every accepted commit is done.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;

@@ -274,6 +274,29 @@ impl Session {
     ///
     /// # Errors
     /// Any [`DecryptError`]; the session is byte-for-byte unchanged on error.
+    ///
+    /// ```
+    /// use rand::{SeedableRng, rngs::ChaCha20Rng};
+    /// use remit_session::{Account, VerifiedBundle};
+    /// use remit_wire::session::Envelope;
+    ///
+    /// let mut rng = ChaCha20Rng::seed_from_u64(7); // an OS-seeded CryptoRng in production
+    /// let (alice, mut bob) = (Account::new(&mut rng, 0), Account::new(&mut rng, 0));
+    /// let mut to_bob = alice.initiate(&VerifiedBundle::verify(&bob.bundle(None))?, &mut rng)?;
+    /// let Envelope::PreKey(first) = to_bob.encrypt(b"hello", &mut rng)? else { unreachable!() };
+    /// let (mut to_alice, _) = bob.accept(&first)?;
+    ///
+    /// let Envelope::Message(mut reply) = to_alice.encrypt(b"hi", &mut rng)? else { unreachable!() };
+    /// // A tampered envelope fails, and the session is exactly what it was before.
+    /// let before = to_bob.to_bytes();
+    /// reply.ciphertext[0] ^= 1;
+    /// assert!(to_bob.decrypt(&Envelope::Message(reply.clone())).is_err());
+    /// assert_eq!(to_bob.to_bytes(), before);
+    /// // The untampered one still decrypts.
+    /// reply.ciphertext[0] ^= 1;
+    /// assert_eq!(to_bob.decrypt(&Envelope::Message(reply))?.as_slice(), b"hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn decrypt(&mut self, envelope: &Envelope) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
         let message = match envelope {
             Envelope::PreKey(m) if self.matches_prekey(m) => &m.message,

@@ -96,6 +96,30 @@ impl FrameDecoder {
     /// # Errors
     /// [`DecodeError::TooLarge`] for a header over the limit; [`DecodeError::Poisoned`] after any
     /// earlier error.
+    ///
+    /// ```
+    /// use remit_wire::{FrameDecoder, limits::MAX_FRAME_LEN};
+    ///
+    /// // Two frames ("hi", "yo") arrive split across reads at arbitrary points.
+    /// let stream = [0, 0, 0, 2, b'h', b'i', 0, 0, 0, 2, b'y', b'o'];
+    /// let mut decoder = FrameDecoder::new(MAX_FRAME_LEN);
+    /// let mut frames = Vec::new();
+    /// for chunk in [&stream[..3], &stream[3..9], &stream[9..]] {
+    ///     let mut rest = chunk;
+    ///     while !rest.is_empty() {
+    ///         let (used, frame) = decoder.decode(rest)?;
+    ///         rest = &rest[used..];
+    ///         frames.extend(frame);
+    ///     }
+    /// }
+    /// assert_eq!(frames, [b"hi".to_vec(), b"yo".to_vec()]);
+    /// assert!(decoder.is_idle());
+    ///
+    /// // A header over the limit is refused before anything is allocated.
+    /// let mut small = FrameDecoder::new(16);
+    /// assert!(small.decode(&[0, 0, 1, 0]).is_err());
+    /// # Ok::<(), remit_wire::DecodeError>(())
+    /// ```
     pub fn decode(&mut self, input: &[u8]) -> Result<(usize, Option<Vec<u8>>), DecodeError> {
         if self.poisoned {
             return Err(DecodeError::Poisoned);

@@ -25,7 +25,7 @@ impl Envelope {
     /// Decodes and checks an encoded `SessionEnvelope`.
     ///
     /// # Errors
-    /// Any [`DecodeError`]: too large, malformed, unknown version, missing or mis-sized field.
+    /// Any [`DecodeError`]: too large, malformed, unknown version, missing or wrongly sized field.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let envelope: v1::SessionEnvelope = decode::decode(bytes)?;
         match envelope.body {

@@ -93,6 +93,24 @@ impl<S: Store> Engine<S> {
     ///
     /// # Errors
     /// [`ClientError::ApiMisuse`] if the store already holds a profile, or a store error.
+    ///
+    /// ```
+    /// use rand::{SeedableRng, rngs::ChaCha20Rng};
+    /// use remit_client::{ClientError, Engine, MemoryStore, Misuse};
+    ///
+    /// let mut rng = ChaCha20Rng::seed_from_u64(1); // an OS-seeded CryptoRng in production
+    /// let engine = Engine::create(MemoryStore::new(), 1_700_000_000, &mut rng)?;
+    /// let address = engine.address();
+    ///
+    /// // The store now holds the profile: it opens again, and cannot be created twice.
+    /// let store = engine.store().clone();
+    /// assert_eq!(Engine::open(store.clone())?.address(), address);
+    /// assert!(matches!(
+    ///     Engine::create(store, 1_700_000_000, &mut rng),
+    ///     Err(ClientError::ApiMisuse(Misuse::ProfileExists))
+    /// ));
+    /// # Ok::<(), ClientError>(())
+    /// ```
     pub fn create<R: CryptoRng + ?Sized>(
         mut store: S,
         now: u64,
