@@ -1,15 +1,29 @@
 #!/usr/bin/env python3
 """Prints the session layer's speed targets from one criterion run.
 
-Reads the medians criterion wrote under $CARGO_TARGET_DIR/criterion (default target/criterion)
-and prints each measured figure and each ratio with its target, so the figures in
-benches/README.md come from one command and one run.
+Reads the medians criterion wrote under the workspace's target directory (`criterion/`), as
+cargo reports it, and prints each measured figure and each ratio with its target, so the
+figures in benches/README.md come from one command and one run. Run it from anywhere in the
+repository after `cargo bench -p remit-benches --bench session`.
 """
 import json
 import os
+import subprocess
 import sys
 
-root = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "criterion")
+
+def target_directory():
+    """The directory cargo builds into (and criterion writes under): what `cargo metadata` says,
+    which honours CARGO_TARGET_DIR and `build.target-dir` the way `cargo bench` does."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps", "--locked"],
+        cwd=here, check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out)["target_directory"]
+
+
+root = os.path.join(target_directory(), "criterion")
 
 
 def median_us(group, name):
@@ -36,7 +50,7 @@ def main():
             try:
                 m[(group, name)] = median_us(group, name)
             except FileNotFoundError:
-                print(f"missing: {group}/{name} (run the bench first)", file=sys.stderr)
+                print(f"missing: {group}/{name} under {root} (run the bench first)", file=sys.stderr)
                 return 1
     p = lambda n: m[("primitive", n)]
     # The handshake's primitive operations, counted in spec/handshake.md §"Cost":

@@ -11,8 +11,8 @@ use common::{Backend, DAY, Flaky, Ledger, NOW, Pair, draft, dump, settlement};
 use rand::{SeedableRng, rngs::ChaCha20Rng};
 use remit_client::{ClientError, Engine, Event, MemoryStore, SqliteStore, Store, StoreError};
 use remit_pay::{
-    AdjustmentDraft, Applied, CancelReason, DeclineReason, InvoiceDraft, LineDraft, MessageKind,
-    Money, PayError, RequestKind, ThreadState, Verification,
+    Applied, CancelReason, DeclineReason, InvoiceDraft, MessageKind, Money, PayError, RequestKind,
+    ThreadState, Verification,
 };
 use remit_session::{DecryptError, HandshakeError};
 
@@ -839,40 +839,5 @@ fn sqlite_refuses_an_unknown_schema_and_an_empty_profile() {
 }
 
 fn invoice_draft() -> InvoiceDraft {
-    InvoiceDraft {
-        number: "INV-2026-0042".into(),
-        issuer: "Alice Design Ltd\n1 Main St".into(),
-        issued_at: NOW,
-        due_at: NOW + 30 * DAY,
-        items: vec![
-            LineDraft {
-                description: "Logo design".into(),
-                quantity: "2".into(),
-                unit_price: usd("25.00"),
-            },
-            LineDraft {
-                description: "Consulting (hours)".into(),
-                quantity: "1.5".into(),
-                unit_price: usd("10.00"),
-            },
-        ],
-        discounts: vec![AdjustmentDraft {
-            description: "Loyalty".into(),
-            rate_percent: String::new(),
-            amount: usd("5.00"),
-        }],
-        taxes: vec![
-            AdjustmentDraft {
-                description: "VAT 20%".into(),
-                rate_percent: "20".into(),
-                amount: usd("12.00"),
-            },
-            AdjustmentDraft {
-                description: "Shipping".into(),
-                rate_percent: String::new(),
-                amount: usd("29.76"),
-            },
-        ],
-        credits: usd("0.00"),
-    }
+    remit_pay::internal::sample_invoice(NOW)
 }

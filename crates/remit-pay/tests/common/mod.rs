@@ -151,46 +151,9 @@ pub fn draft(amount: &str, allow_partial: bool) -> RequestDraft {
     }
 }
 
-/// Subtotal 2 × 25.00 + 1.5 × 10.00 = 65.00; discount 5.00; taxes 12.00 + 29.76; total and
-/// amount due 101.76 USD.
+/// The shared sample invoice, issued at [`NOW`] (total and amount due 101.76 USD).
 pub fn invoice_draft() -> InvoiceDraft {
-    let usd = |s: &str| Money::parse(&format!("{s} USD")).unwrap();
-    InvoiceDraft {
-        number: "INV-2026-0042".into(),
-        issuer: "Alice Design Ltd\n1 Main St".into(),
-        issued_at: NOW,
-        due_at: NOW + 30 * DAY,
-        items: vec![
-            LineDraft {
-                description: "Logo design".into(),
-                quantity: "2".into(),
-                unit_price: usd("25.00"),
-            },
-            LineDraft {
-                description: "Consulting (hours)".into(),
-                quantity: "1.5".into(),
-                unit_price: usd("10.00"),
-            },
-        ],
-        discounts: vec![AdjustmentDraft {
-            description: "Loyalty".into(),
-            rate_percent: String::new(),
-            amount: usd("5.00"),
-        }],
-        taxes: vec![
-            AdjustmentDraft {
-                description: "VAT 20%".into(),
-                rate_percent: "20".into(),
-                amount: usd("12.00"),
-            },
-            AdjustmentDraft {
-                description: "Shipping".into(),
-                rate_percent: String::new(),
-                amount: usd("29.76"),
-            },
-        ],
-        credits: usd("0.00"),
-    }
+    internal::sample_invoice(NOW)
 }
 
 /// A verifier with a script: per payment id, a verdict; default "settled for the claimed

@@ -6,11 +6,11 @@
 
 use rand::{SeedableRng, rngs::ChaCha20Rng};
 use remit_pay::{
-    AdjustmentDraft, CancelReason, Decline, DeclineReason, DocumentDigest, InvoiceDraft, LineDraft,
-    LocalIdentity, Money, Notice, PayError, PaymentMessage, PaymentMethod, ProtocolErrorReply,
-    RECEIPT_SIGNATURE_CONTEXT, REQUEST_SIGNATURE_CONTEXT, ReceiptOutcome, RequestDraft, Settlement,
-    SignedReceipt, SignedRequest, content_for_error,
-    internal::{content_for, signed_statement},
+    CancelReason, Decline, DeclineReason, DocumentDigest, LocalIdentity, Money, Notice, PayError,
+    PaymentMessage, PaymentMethod, ProtocolErrorReply, RECEIPT_SIGNATURE_CONTEXT,
+    REQUEST_SIGNATURE_CONTEXT, ReceiptOutcome, RequestDraft, Settlement, SignedReceipt,
+    SignedRequest, content_for_error,
+    internal::{content_for, sample_invoice, signed_statement},
     new_id,
 };
 use remit_session::Account;
@@ -104,42 +104,7 @@ pub(crate) fn generate() -> Result<Vec<(String, String)>, PayError> {
         created_at: NOW,
         expires_at: NOW + 60 * 86_400,
         allow_partial: false,
-        invoice: Some(InvoiceDraft {
-            number: "INV-2026-0042".into(),
-            issuer: "Alice Design Ltd\n1 Main St, Springfield".into(),
-            issued_at: NOW,
-            due_at: NOW + 30 * 86_400,
-            items: vec![
-                LineDraft {
-                    description: "Logo design".into(),
-                    quantity: "2".into(),
-                    unit_price: usd("25.00"),
-                },
-                LineDraft {
-                    description: "Consulting (hours)".into(),
-                    quantity: "1.5".into(),
-                    unit_price: usd("10.00"),
-                },
-            ],
-            discounts: vec![AdjustmentDraft {
-                description: "Loyalty".into(),
-                rate_percent: String::new(),
-                amount: usd("5.00"),
-            }],
-            taxes: vec![
-                AdjustmentDraft {
-                    description: "VAT 20%".into(),
-                    rate_percent: "20".into(),
-                    amount: usd("12.00"),
-                },
-                AdjustmentDraft {
-                    description: "Shipping".into(),
-                    rate_percent: String::new(),
-                    amount: usd("29.76"),
-                },
-            ],
-            credits: usd("0.00"),
-        }),
+        invoice: Some(sample_invoice(NOW)),
     }
     .sign(&payee, &mut rng)?;
 
