@@ -53,6 +53,7 @@ fn method_text(m: &PaymentMethod) -> String {
         } => format!("bank:{holder}:{account}:{routing}"),
         PaymentMethod::OnChain { chain, address } => format!("onchain:{chain}:{address}"),
         PaymentMethod::Lightning(_) => unreachable!("the CLI has no Lightning syntax"),
+        other => unreachable!("a method the CLI has no syntax for: {other:?}"),
     }
 }
 

@@ -42,6 +42,7 @@ pub fn run(data: &[u8]) {
                 assert_eq!(&text::sanitize(t, true), t, "text is not stripped");
             }
             Incoming::Error(_) => {}
+            other => panic!("a body kind this target does not check yet: {other:?}"),
         },
     }
 }

@@ -392,6 +392,7 @@ impl Model {
                 }
                 self.accepted.push((direction, message));
             }
+            Ok(other) => panic!("an outcome the model does not know: {other:?}"),
         }
     }
 
@@ -430,6 +431,7 @@ impl Model {
                         Verification::Settled(m) => {
                             self.finals.insert(id, (kind, Some(m)));
                         }
+                        other => panic!("a verdict the model does not know: {other:?}"),
                     }
                 }
             }

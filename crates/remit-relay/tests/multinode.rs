@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use pg::{Node, TestDb, expect_all, message_id, receive, send_all};
+use pg::{Node, TestDb, deliver_acknowledged, expect_all, message_id, receive, send_all};
 use remit_relay::{Relay, RelayConfig, internal::testkit::TestAccount};
 
 const SENDERS: u8 = 6;
@@ -221,23 +221,7 @@ async fn sigkill_of_a_node_loses_no_acknowledged_envelope() {
     }
     assert!(acked.len() > 100, "the load got through ({})", acked.len());
     // Every acknowledged envelope is delivered by the surviving nodes.
-    let mut inboxes = tokio::task::JoinSet::new();
-    for (j, who) in receivers.iter().enumerate() {
-        let mine: HashSet<[u8; 16]> = acked.iter().filter(|m| m[1] == j as u8).copied().collect();
-        inboxes.spawn(receive(
-            nodes.clone(),
-            j,
-            Arc::clone(who),
-            expect_all(mine),
-            None,
-            Duration::from_secs(15),
-            Arc::clone(&dead),
-        ));
-    }
-    let mut delivered = HashSet::new();
-    while let Some(inbox) = inboxes.join_next().await {
-        delivered.extend(inbox.unwrap().unique);
-    }
+    let delivered = deliver_acknowledged(&nodes, &receivers, &acked, &dead).await;
     let lost: Vec<_> = acked.difference(&delivered).collect();
     eprintln!(
         "node kill: {} acknowledged, {} delivered ({} stored without an ack), {errors} send errors, {} lost",

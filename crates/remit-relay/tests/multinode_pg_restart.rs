@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use pg::{Node, TestDb, expect_all, message_id, receive, send_all};
+use pg::{Node, TestDb, deliver_acknowledged, message_id, send_all};
 use remit_relay::{Relay, RelayConfig, internal::testkit::TestAccount};
 
 fn pg_ctl(args: &[&str]) {
@@ -122,23 +122,7 @@ async fn postgres_fast_restart_under_load_keeps_every_acknowledged_envelope() {
     }
     assert_eq!(after, 6 * 30);
 
-    let mut inboxes = tokio::task::JoinSet::new();
-    for (j, who) in receivers.iter().enumerate() {
-        let mine: HashSet<[u8; 16]> = acked.iter().filter(|m| m[1] == j as u8).copied().collect();
-        inboxes.spawn(receive(
-            nodes.clone(),
-            j,
-            Arc::clone(who),
-            expect_all(mine),
-            None,
-            Duration::from_secs(15),
-            Arc::clone(&dead),
-        ));
-    }
-    let mut delivered = HashSet::new();
-    while let Some(inbox) = inboxes.join_next().await {
-        delivered.extend(inbox.unwrap().unique);
-    }
+    let delivered = deliver_acknowledged(&nodes, &receivers, &acked, &dead).await;
     let lost = acked.difference(&delivered).count();
     eprintln!(
         "postgres restart: {} acknowledged ({after} after the restart), {errors} send errors \

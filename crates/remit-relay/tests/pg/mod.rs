@@ -207,6 +207,39 @@ pub(crate) struct AppInbox {
     pub(crate) moves: usize,
 }
 
+/// After a failure: every receiver in `receivers` (receiver `j` is recipient byte `j` of
+/// [`message_id`]) drains what `acked` holds for it from whichever node in `nodes` is alive, and
+/// the ids that reached the apps come back, for the caller to compare with `acked`.
+pub(crate) async fn deliver_acknowledged(
+    nodes: &[Node],
+    receivers: &[Arc<TestAccount>],
+    acked: &HashSet<[u8; 16]>,
+    dead: &Arc<Mutex<HashSet<usize>>>,
+) -> HashSet<[u8; 16]> {
+    let mut inboxes = tokio::task::JoinSet::new();
+    for (j, who) in receivers.iter().enumerate() {
+        let mine: HashSet<[u8; 16]> = acked
+            .iter()
+            .filter(|m| usize::from(m[1]) == j)
+            .copied()
+            .collect();
+        inboxes.spawn(receive(
+            nodes.to_vec(),
+            j,
+            Arc::clone(who),
+            expect_all(mine),
+            None,
+            Duration::from_secs(15),
+            Arc::clone(dead),
+        ));
+    }
+    let mut delivered = HashSet::new();
+    while let Some(inbox) = inboxes.join_next().await {
+        delivered.extend(inbox.unwrap().unique);
+    }
+    delivered
+}
+
 /// Receives as an app does: deduplicates by message id, acks after "processing". With
 /// `move_every`, it leaves its node after that many new messages without acking the last one
 /// (so it is delivered again elsewhere). Stops when `expected` says everything arrived or after
