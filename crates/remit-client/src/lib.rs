@@ -98,12 +98,20 @@
 //! `examples/two_parties.rs` walks the whole flow on SQLite files: request, invoice, payment
 //! notice, settlement verification, receipt, decline and cancel. `examples/relay_pair.rs` is
 //! the same request, paid and receipted, over [`transport::Client`] and a relay.
+//!
+//! The public interface is the `pub use` block at the end of this file: the [`Engine`] and
+//! what its calls return ([`Event`], [`Outgoing`], [`Sent`], [`Sender`], [`ContactInfo`]), the
+//! errors ([`ClientError`] with [`Misuse`], [`StoreError`]), the [`Store`] trait with the
+//! [`Batch`] and [`Snapshot`] it moves, [`MemoryStore`] and (feature `sqlite`, on by default)
+//! [`SqliteStore`], the record versions, and (feature `transport`, on by default) the
+//! [`transport`] module. The stored-record decoders and the transport's test hook are reachable
+//! only through `internal`, with the `internal` feature (for `fuzz/` and tests).
 #![forbid(unsafe_code)]
 
 mod engine;
 mod error;
 mod event;
-/// Entry points for fuzzing, behind the `internal` feature. Not part of the API.
+/// Entry points for fuzzing and tests, behind the `internal` feature. Not part of the API.
 #[cfg(feature = "internal")]
 pub mod internal;
 mod record;

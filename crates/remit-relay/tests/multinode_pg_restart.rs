@@ -33,11 +33,7 @@ fn pg_ctl(args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_fast_restart_under_load_keeps_every_acknowledged_envelope() {
-    if std::env::var(pg::PG_CTL_ENV).is_err() {
-        eprintln!(
-            "SKIP postgres restart: {} is not set (run `bash .ci/postgres`)",
-            pg::PG_CTL_ENV
-        );
+    if pg::required_env("postgres restart", pg::PG_CTL_ENV).is_none() {
         return;
     }
     let Some(db) = TestDb::new("postgres restart") else {

@@ -28,6 +28,13 @@
 //! assert_eq!(decode_content(&bytes)?, content);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The public interface is: the generated types ([`v1`]); the top-level decoders and [`encode`]
+//! (with the [`TopLevel`] trait that names the messages they take); the typed, length-checked
+//! session views ([`session`]) and payment-document codecs ([`payment`]); the frame codec
+//! ([`FrameDecoder`], [`encode_frame`], [`split_frame`], [`frame_len`]); the bounded [`Reader`];
+//! the errors; and the named caps ([`limits`]). This crate has no `internal` module: nothing in
+//! it is hidden from apps.
 #![forbid(unsafe_code)]
 
 mod decode;

@@ -1,6 +1,7 @@
 //! Test support for the PostgreSQL tests: the server comes from `REMIT_TEST_POSTGRES` (a URL;
 //! `.ci/postgres` starts a throwaway cluster and sets it). Unset, every PostgreSQL test prints a
-//! SKIP line and passes, so `cargo test --workspace` stays green on a machine without the server.
+//! SKIP line and passes on a developer's machine without the server, and fails under `CI=true`,
+//! where `.ci/run` runs the whole test command through `.ci/postgres --run`.
 //! Each [`TestDb`] is a fresh schema (dropped at the end), so tests run in parallel on one server.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,13 +27,24 @@ pub(crate) const ENV: &str = "REMIT_TEST_POSTGRES";
 /// `pg_ctl` for the test cluster (set by `.ci/postgres`), for the restart test.
 pub(crate) const PG_CTL_ENV: &str = "REMIT_TEST_PG_CTL";
 
-/// The server URL, or `None` after printing why the test is skipped.
+/// The server URL, or `None` after printing why the test is skipped. Under `CI=true` a missing
+/// server fails the test instead: CI must never count a test that did not run as passed.
 pub(crate) fn server_url(test: &str) -> Option<String> {
-    match std::env::var(ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
+    required_env(test, ENV)
+}
+
+/// The value of `var`; without it, `None` (skip, with a line saying so) on a developer's
+/// machine, and a failure under `CI=true`.
+pub(crate) fn required_env(test: &str, var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+            "{test}: {var} is not set, and under CI=true a test that needs PostgreSQL never \
+             skips (run the tests through `bash .ci/postgres --run cargo test ...`)"
+        ),
         _ => {
             eprintln!(
-                "SKIP {test}: {ENV} is not set (run `bash .ci/postgres` to test against a throwaway PostgreSQL)"
+                "SKIP {test}: {var} is not set (run `bash .ci/postgres --run cargo test ...` to test against a throwaway PostgreSQL)"
             );
             None
         }
