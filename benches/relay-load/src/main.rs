@@ -54,9 +54,10 @@ use std::{
 use clap::Parser;
 use rand::{SeedableRng as _, rngs::ChaCha20Rng};
 use remit_relay::{
-    Client, Event, Events, Relay, RelayConfig, client_endpoint,
+    Relay, RelayConfig,
     limits::{Limits, Rate},
 };
+use remit_relay_client::{Client, Event, Events, client_endpoint};
 use remit_session::Account;
 use remit_wire::limits::MAX_ACKS_PER_FRAME;
 use serde_json::json;
@@ -912,7 +913,7 @@ impl Acks {
         to: [u8; 32],
         message_id: [u8; 16],
         envelope: Vec<u8>,
-    ) -> Result<(), remit_relay::ClientError> {
+    ) -> Result<(), remit_relay_client::RelayError> {
         let seqs = self.take();
         if !seqs.is_empty() {
             let this = Arc::clone(self);
@@ -926,7 +927,10 @@ impl Acks {
                 tokio::spawn(ack);
             }
         }
-        self.client.send(to, message_id, envelope).await.map(drop)
+        self.client
+            .send(to.into(), message_id.into(), envelope)
+            .await
+            .map(drop)
     }
 }
 

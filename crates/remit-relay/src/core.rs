@@ -28,8 +28,12 @@ use remit_wire::{
     v1::{self, RelayErrorCode, client_frame, server_frame},
 };
 
-use crate::{
+use remit_relay_proto::{
+    Address,
     auth::{EXPORTER_LEN, NONCE_LEN, verify_auth},
+};
+
+use crate::{
     limits::{
         Limits, MAX_AGENT_LEN, MAX_ERROR_DETAIL_LEN, MAX_STORED_ONE_TIME_PREKEYS, MAX_STRIKES,
     },
@@ -40,8 +44,8 @@ use crate::{
     },
 };
 
-/// The frame version this relay speaks.
-pub const FRAME_VERSION: u32 = 1;
+/// The frame version this relay speaks (the protocol crate's).
+pub use remit_relay_proto::FRAME_VERSION;
 
 /// The current time, in the two forms the core needs.
 #[derive(Clone, Copy, Debug)]
@@ -490,7 +494,7 @@ impl RelayConnection {
         if verify_auth(
             &self.params.nonce,
             &self.params.exporter,
-            &identity,
+            &Address::new(identity),
             &signature,
         ) {
             self.state = State::Authenticating { identity };

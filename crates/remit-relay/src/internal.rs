@@ -4,12 +4,12 @@
 //! dev-dependency on itself, `fuzz/` and `relay-load` turn on; an app or an operator never does,
 //! and no semver promise covers anything here. It holds the sans-IO per-connection core (driven
 //! by the `relay_core` fuzz target), the store trait with its backends and the conformance suite
-//! that every backend passes, the rate limiter, the authentication primitives, a raw frame
-//! connection for hostile-client tests, the QUIC tuning, and the test identities.
+//! that every backend passes, the rate limiter, the authentication primitives, the QUIC tuning,
+//! and the test identities.
 
 /// The relay authentication statement, its signing and its check (spec/relay.md §2).
 pub mod auth {
-    pub use crate::auth::*;
+    pub use remit_relay_proto::auth::*;
 }
 
 /// The sans-IO per-connection core.
@@ -32,7 +32,4 @@ pub mod testkit {
     pub use crate::testkit::*;
 }
 
-pub use crate::{
-    client::RawConnection,
-    server::{PUSH_QUEUE_BYTES, ack_frequency, transport_config},
-};
+pub use crate::server::{PUSH_QUEUE_BYTES, ack_frequency, transport_config};

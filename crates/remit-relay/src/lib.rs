@@ -23,20 +23,16 @@
 //!
 //! The public interface is the `pub use` block below: [`Relay`] and [`RelayConfig`] to run a
 //! relay (and [`ServerError`] when it cannot start), [`limits`] with [`Limits`](limits::Limits)
-//! and the named caps, [`Metrics`], the certificate helpers, and the relay client ([`Client`],
-//! its [`Event`]s and [`Delivery`]s, [`ClientError`], [`AuthSigner`]) that remit-client's
-//! transport drives. The per-connection core, the store backends and their conformance suite,
-//! the rate limiter, the authentication primitives and a raw frame connection for hostile tests
-//! are reachable only through the `internal` module, with the `internal` feature, for this crate's
+//! and the named caps, [`Metrics`], the certificate helpers and [`ALPN`]. The relay *client*
+//! is not here: it is `remit-relay-client`, over the sans-IO `remit-relay-proto`, which this
+//! crate shares for authentication, so no client compiles the server. The per-connection core,
+//! the store backends and their conformance suite, the rate limiter and the QUIC tuning are
+//! reachable only through the `internal` module, with the `internal` feature, for this crate's
 //! tests, `fuzz/` and the load generator.
 #![forbid(unsafe_code)]
 
 // Modules whose `pub` items are reachable only through `internal` (feature `internal`); without
 // it they are crate-private in effect.
-#[cfg_attr(not(feature = "internal"), allow(unreachable_pub))]
-mod auth;
-#[cfg_attr(not(feature = "internal"), allow(unreachable_pub))]
-mod client;
 #[cfg_attr(not(feature = "internal"), allow(unreachable_pub))]
 mod core;
 pub mod limits;
@@ -56,15 +52,10 @@ mod testkit;
 pub mod internal;
 
 // The public interface is:
-pub use auth::AuthSigner;
-pub use client::{
-    Client, ClientError, Delivery, Event, Events, MAX_QUEUED_EVENTS, client_endpoint,
-};
 pub use metrics::Metrics;
 pub use server::{
     Relay, RelayConfig, ServerError, certificate_fingerprint, load_or_generate_certificate,
 };
 pub use store::StoreError;
 
-/// The ALPN protocol id of the relay protocol.
-pub const ALPN: &[u8] = b"remit/1";
+pub use remit_relay_proto::ALPN;

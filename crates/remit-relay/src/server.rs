@@ -21,15 +21,17 @@ use quinn::{VarInt, crypto::rustls::QuicServerConfig};
 use rand::Rng as _;
 use remit_wire::{DecodeError, FrameDecoder, encode_frame, limits::MAX_FRAME_LEN, v1};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use sha2::{Digest, Sha256};
 use tokio::{
     sync::{Notify, mpsc, watch},
     task::JoinSet,
 };
 
-use crate::{
+use remit_relay_proto::{
     ALPN,
     auth::{EXPORTER_LABEL, EXPORTER_LEN, NONCE_LEN},
+};
+
+use crate::{
     core::{
         Action, CloseReason, ConnectionParams, Now, RelayConnection, StoreOp, StoreOutcome,
         deliver_frame, queue_empty_frame,
@@ -256,10 +258,10 @@ impl Relay {
     }
 }
 
-/// SHA-256 of a DER certificate.
+/// SHA-256 of a DER certificate: what clients pin (`remit_relay_proto::certificate_fingerprint`).
 #[must_use]
 pub fn certificate_fingerprint(cert: &CertificateDer<'_>) -> [u8; 32] {
-    Sha256::digest(cert.as_ref()).into()
+    remit_relay_proto::certificate_fingerprint(cert.as_ref())
 }
 
 /// Loads the given PEM files, or `cert.pem`/`key.pem` from `data_dir`, generating a

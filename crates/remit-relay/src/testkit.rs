@@ -11,7 +11,10 @@ use remit_wire::{
     v1,
 };
 
-use crate::auth::{AuthSigner, DIGEST_LEN};
+use remit_relay_proto::{
+    Address,
+    auth::{AuthSigner, DIGEST_LEN},
+};
 
 /// When test accounts are created (Unix seconds).
 pub const CREATED_AT: u64 = 1_700_000_000;
@@ -50,6 +53,11 @@ impl TestAccount {
     #[must_use]
     pub fn id(&self) -> [u8; 32] {
         *self.account.identity().signing_key()
+    }
+
+    /// The identity as the relay protocol names it.
+    pub fn address(&self) -> Address {
+        Address::new(self.id())
     }
 
     /// The public identity record with its valid binding signature.
@@ -100,8 +108,8 @@ impl TestAccount {
 }
 
 impl AuthSigner for TestAccount {
-    fn identity(&self) -> [u8; 32] {
-        self.id()
+    fn identity(&self) -> Address {
+        self.address()
     }
 
     fn sign_auth_digest(&self, digest: &[u8; DIGEST_LEN]) -> Result<[u8; 64], SignError> {
@@ -119,8 +127,8 @@ pub struct Impostor<'a> {
 }
 
 impl AuthSigner for Impostor<'_> {
-    fn identity(&self) -> [u8; 32] {
-        self.claimed
+    fn identity(&self) -> Address {
+        Address::new(self.claimed)
     }
 
     fn sign_auth_digest(&self, digest: &[u8; DIGEST_LEN]) -> Result<[u8; 64], SignError> {

@@ -15,7 +15,8 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use remit_relay::{Client, Event, internal::testkit::TestAccount};
+use remit_relay::internal::testkit::TestAccount;
+use remit_relay_client::{Client, Event};
 
 const KILLS: usize = 4;
 const SENDERS: usize = 16;
@@ -92,7 +93,7 @@ async fn sigkill_never_loses_an_acknowledged_envelope() {
             senders.spawn(async move {
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
-                    match client.send(to, mid(n), vec![0xab; 256]).await {
+                    match client.send(to.into(), mid(n).into(), vec![0xab; 256]).await {
                         Ok(_) => {
                             acked.lock().unwrap().insert(n);
                         }
@@ -132,7 +133,9 @@ async fn sigkill_never_loses_an_acknowledged_envelope() {
             .unwrap()
         {
             Some(Event::Deliver(d)) => {
-                delivered.push(u32::from_be_bytes(d.message_id[..4].try_into().unwrap()));
+                delivered.push(u32::from_be_bytes(
+                    d.message_id.as_bytes()[..4].try_into().unwrap(),
+                ));
             }
             Some(Event::QueueEmpty { .. }) => break,
             other => panic!("unexpected {other:?}"),

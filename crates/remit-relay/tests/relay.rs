@@ -9,13 +9,11 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use remit_relay::{
-    Client, ClientError, Event, Relay, RelayConfig,
-    internal::{
-        RawConnection,
-        testkit::{Impostor, TestAccount},
-    },
+    Relay, RelayConfig,
+    internal::testkit::{Impostor, TestAccount},
     limits::{Limits, Rate},
 };
+use remit_relay_client::{Client, Event, RelayError, internal::RawConnection};
 use remit_wire::{
     limits::{MAX_ENVELOPE_LEN, MAX_FRAME_LEN},
     v1::{self, RelayErrorCode, client_frame, server_frame},
@@ -35,11 +33,11 @@ async fn start_in(dir: &std::path::Path, limits: Limits) -> Relay {
     .unwrap()
 }
 
-async fn connect(relay: &Relay, who: &TestAccount) -> Result<Client, ClientError> {
+async fn connect(relay: &Relay, who: &TestAccount) -> Result<Client, RelayError> {
     Client::connect(relay.local_addr(), relay.fingerprint(), who).await
 }
 
-async fn next_delivery(c: &mut Client) -> remit_relay::Delivery {
+async fn next_delivery(c: &mut Client) -> remit_relay_client::Delivery {
     tokio::time::timeout(WAIT, c.recv())
         .await
         .expect("delivery in time")
@@ -74,18 +72,24 @@ async fn offline_delivery_after_reconnect_in_order() {
     let (alice, bob) = (TestAccount::new(1), TestAccount::new(2));
     let a = connect(&relay, &alice).await.unwrap();
     for i in 0..20 {
-        assert!(!a.send(bob.id(), mid(i), vec![i as u8; 300]).await.unwrap());
+        assert!(
+            !a.send(bob.id().into(), mid(i).into(), vec![i as u8; 300])
+                .await
+                .unwrap()
+        );
     }
     assert!(
-        a.send(bob.id(), mid(3), vec![3; 300]).await.unwrap(),
+        a.send(bob.id().into(), mid(3).into(), vec![3; 300])
+            .await
+            .unwrap(),
         "a repeated id is a duplicate"
     );
     let mut b = connect(&relay, &bob).await.unwrap();
     assert_eq!(b.queued_at_auth(), 20);
     for i in 0..20u32 {
         let d = next_delivery(&mut b).await;
-        assert_eq!(d.message_id, mid(i));
-        assert_eq!(d.sender, alice.id());
+        assert_eq!(d.message_id, mid(i).into());
+        assert_eq!(d.sender, alice.id().into());
         assert_eq!(d.envelope, vec![i as u8; 300]);
     }
     match tokio::time::timeout(WAIT, b.next_event()).await.unwrap() {
@@ -106,14 +110,18 @@ async fn live_push_ack_deletes() {
         Some(Event::QueueEmpty { delivered: 0 })
     ));
     let a = connect(&relay, &alice).await.unwrap();
-    a.send(bob.id(), mid(1), b"live".to_vec()).await.unwrap();
+    a.send(bob.id().into(), mid(1).into(), b"live".to_vec())
+        .await
+        .unwrap();
     let d = next_delivery(&mut b).await;
     assert_eq!(d.envelope, b"live");
     assert_eq!(b.ack(vec![d.sequence]).await.unwrap(), 1);
     assert_eq!(b.ack(vec![d.sequence]).await.unwrap(), 0);
     // Bob cannot delete from anyone else's mailbox: acking his sequence numbers as Alice does
     // nothing to his.
-    a.send(bob.id(), mid(2), b"kept".to_vec()).await.unwrap();
+    a.send(bob.id().into(), mid(2).into(), b"kept".to_vec())
+        .await
+        .unwrap();
     let d2 = next_delivery(&mut b).await;
     assert_eq!(a.ack(vec![d2.sequence]).await.unwrap(), 0);
     b.close().await;
@@ -134,7 +142,9 @@ async fn restart_keeps_queued_envelopes_and_certificate() {
     let (alice, bob) = (TestAccount::new(1), TestAccount::new(2));
     let a = connect(&relay, &alice).await.unwrap();
     for i in 0..5 {
-        a.send(bob.id(), mid(i), vec![9; 64]).await.unwrap();
+        a.send(bob.id().into(), mid(i).into(), vec![9; 64])
+            .await
+            .unwrap();
     }
     relay.shutdown().await;
     let relay = start_in(dir.path(), Limits::default()).await;
@@ -146,7 +156,7 @@ async fn restart_keeps_queued_envelopes_and_certificate() {
     let mut b = connect(&relay, &bob).await.unwrap();
     assert_eq!(b.queued_at_auth(), 5);
     for i in 0..5 {
-        assert_eq!(next_delivery(&mut b).await.message_id, mid(i));
+        assert_eq!(next_delivery(&mut b).await.message_id, mid(i).into());
     }
     relay.shutdown().await;
 }
@@ -179,7 +189,7 @@ async fn one_time_prekeys_are_never_handed_out_twice_to_64_concurrent_fetchers()
             let c = connect(&relay, &me).await.unwrap();
             let mut got = Vec::new();
             for _ in 0..3 {
-                let bundle = c.fetch_bundle(target).await.unwrap();
+                let bundle = c.fetch_bundle(target.into()).await.unwrap();
                 let verified = remit_session::VerifiedBundle::verify(&bundle).unwrap();
                 assert_eq!(verified.identity().signing_key(), &target);
                 if let Some(k) = bundle.one_time_prekey {
@@ -252,8 +262,7 @@ async fn auth_violations_are_rejected() {
         panic!()
     };
     let nonce: [u8; 32] = ch.nonce.try_into().unwrap();
-    let sig =
-        remit_relay::internal::auth::sign_auth(&nonce, &other.exporter().unwrap(), &alice).unwrap();
+    let sig = remit_relay::internal::auth::sign_auth(&nonce, &other.exporter(), &alice).unwrap();
     raw.write_frame(&frame(
         2,
         client_frame::Body::Auth(v1::Auth {
@@ -300,7 +309,7 @@ async fn auth_violations_are_rejected() {
     let err = a.publish(alice.publish(Some(spk), &[])).await.unwrap_err();
     assert_eq!(err.code(), Some(RelayErrorCode::BadSignature));
     // The connection is still usable after those (two strikes).
-    a.send(bob.id(), mid(1), b"still here".to_vec())
+    a.send(bob.id().into(), mid(1).into(), b"still here".to_vec())
         .await
         .unwrap();
 
@@ -344,10 +353,10 @@ async fn malformed_truncated_and_oversized_frames_get_errors_while_others_carry_
             RelayErrorCode::Malformed,
             "strike {i}"
         );
-        a.send(bob.id(), mid(i), b"meanwhile".to_vec())
+        a.send(bob.id().into(), mid(i).into(), b"meanwhile".to_vec())
             .await
             .unwrap();
-        assert_eq!(next_delivery(&mut b).await.message_id, mid(i));
+        assert_eq!(next_delivery(&mut b).await.message_id, mid(i).into());
     }
     assert!(
         next_frame(&mut raw).await.is_none(),
@@ -380,12 +389,18 @@ async fn malformed_truncated_and_oversized_frames_get_errors_while_others_carry_
 
     // An oversized envelope inside a well-formed frame: TOO_LARGE, connection stays.
     let err = a
-        .send(bob.id(), mid(99), vec![0; MAX_ENVELOPE_LEN + 1])
+        .send(
+            bob.id().into(),
+            mid(99).into(),
+            vec![0; MAX_ENVELOPE_LEN + 1],
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(RelayErrorCode::TooLarge));
-    a.send(bob.id(), mid(100), b"after".to_vec()).await.unwrap();
-    assert_eq!(next_delivery(&mut b).await.message_id, mid(100));
+    a.send(bob.id().into(), mid(100).into(), b"after".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(next_delivery(&mut b).await.message_id, mid(100).into());
     relay.shutdown().await;
 }
 
@@ -404,14 +419,10 @@ async fn rate_limit_triggers_and_recovers() {
     let a = Arc::new(connect(&relay, &alice).await.unwrap());
     let mut limited = None;
     for i in 0..20 {
-        match a.send(bob.id(), mid(i), b"x".to_vec()).await {
+        match a.send(bob.id().into(), mid(i).into(), b"x".to_vec()).await {
             Ok(_) => {}
-            Err(ClientError::Relay {
-                code: Some(RelayErrorCode::RateLimited),
-                retry_after,
-                ..
-            }) => {
-                limited = Some(retry_after);
+            Err(RelayError::Refused(e)) if e.code == Some(RelayErrorCode::RateLimited) => {
+                limited = Some(e.retry_after);
                 break;
             }
             Err(e) => panic!("{e}"),
@@ -420,7 +431,9 @@ async fn rate_limit_triggers_and_recovers() {
     let retry_after = limited.expect("the limit triggered");
     assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_millis(100));
     tokio::time::sleep(retry_after).await;
-    a.send(bob.id(), mid(1000), b"x".to_vec()).await.unwrap();
+    a.send(bob.id().into(), mid(1000).into(), b"x".to_vec())
+        .await
+        .unwrap();
     relay.shutdown().await;
 }
 
@@ -434,11 +447,18 @@ async fn quota_is_reported_and_fetch_of_unknown_identity_is_not_found() {
     let relay = start_in(dir.path(), limits).await;
     let (alice, bob) = (TestAccount::new(1), TestAccount::new(2));
     let a = connect(&relay, &alice).await.unwrap();
-    a.send(bob.id(), mid(1), b"1".to_vec()).await.unwrap();
-    a.send(bob.id(), mid(2), b"2".to_vec()).await.unwrap();
-    let err = a.send(bob.id(), mid(3), b"3".to_vec()).await.unwrap_err();
+    a.send(bob.id().into(), mid(1).into(), b"1".to_vec())
+        .await
+        .unwrap();
+    a.send(bob.id().into(), mid(2).into(), b"2".to_vec())
+        .await
+        .unwrap();
+    let err = a
+        .send(bob.id().into(), mid(3).into(), b"3".to_vec())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some(RelayErrorCode::Quota));
-    let err = a.fetch_bundle(bob.id()).await.unwrap_err();
+    let err = a.fetch_bundle(bob.id().into()).await.unwrap_err();
     assert_eq!(err.code(), Some(RelayErrorCode::NotFound));
     relay.shutdown().await;
 }
@@ -478,15 +498,22 @@ async fn metrics_are_scraped_after_traffic() {
     let mut b = connect(&relay, &bob).await.unwrap();
     let a = connect(&relay, &alice).await.unwrap();
     for i in 0..4 {
-        a.send(bob.id(), mid(i), vec![7; 256]).await.unwrap();
+        a.send(bob.id().into(), mid(i).into(), vec![7; 256])
+            .await
+            .unwrap();
     }
     assert!(
-        a.send(bob.id(), mid(0), vec![7; 256]).await.unwrap(),
+        a.send(bob.id().into(), mid(0).into(), vec![7; 256])
+            .await
+            .unwrap(),
         "duplicate"
     );
-    let err = a.send(bob.id(), mid(9), vec![7; 256]).await.unwrap_err();
+    let err = a
+        .send(bob.id().into(), mid(9).into(), vec![7; 256])
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some(RelayErrorCode::Quota));
-    let err = a.fetch_bundle([9; 32]).await.unwrap_err();
+    let err = a.fetch_bundle([9; 32].into()).await.unwrap_err();
     assert_eq!(err.code(), Some(RelayErrorCode::NotFound));
     let mut seqs = Vec::new();
     for _ in 0..4 {

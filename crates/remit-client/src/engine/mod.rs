@@ -216,18 +216,25 @@ impl<S: Store> Engine<S> {
         self.account.identity()
     }
 
-    /// The account (identity and prekeys). Its only signing capability is
-    /// [`Account::sign_statement`], which is what relay authentication uses: the transport
-    /// passes `&Account` as the relay client's signer.
-    #[must_use]
-    pub fn account(&self) -> &Account {
-        &self.account
-    }
-
     /// Our address: the Ed25519 identity key the relay knows us by.
     #[must_use]
     pub fn address(&self) -> [u8; 32] {
         *self.account.identity().signing_key()
+    }
+
+    /// Signs a relay's authentication challenge: `AUTH_CONTEXT ‖ digest` with the identity key
+    /// (spec/relay.md §2), where `digest` binds the relay's nonce and this TLS session. The
+    /// statement's context is fixed here, so this cannot sign a payment document or anything
+    /// else; the identity key never leaves the engine.
+    ///
+    /// # Errors
+    /// [`remit_session::SignError`] if the session layer refuses the statement.
+    pub fn sign_relay_auth(
+        &self,
+        digest: &[u8; remit_relay_proto::auth::DIGEST_LEN],
+    ) -> Result<[u8; 64], remit_session::SignError> {
+        self.account
+            .sign_statement(remit_relay_proto::auth::AUTH_CONTEXT, digest)
     }
 
     /// Our identity's fingerprint.

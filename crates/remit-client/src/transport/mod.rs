@@ -7,10 +7,11 @@
 //!   app ◀── next_event() ◀── handle_envelope ◀── relay Deliver ──▶ ack (after the commit)
 //! ```
 //!
-//! - **Connect**: QUIC with the relay certificate pinned by its SHA-256 fingerprint,
-//!   authenticated with the profile's [`remit_session::Account`] (relay auth statement,
-//!   spec/relay.md), then the identity and signed prekey are published, and one-time prekeys are
-//!   topped up whenever the relay holds fewer than [`TransportConfig::min_one_time_prekeys`].
+//! - **Connect**: QUIC with the relay certificate pinned by its SHA-256 fingerprint, through
+//!   `remit-relay-client` (never the relay server), authenticated by the engine's signature over
+//!   the relay's challenge ([`Engine::sign_relay_auth`]; the transport holds no key), then the
+//!   identity and signed prekey are published, and one-time prekeys are topped up whenever the
+//!   relay holds fewer than [`TransportConfig::min_one_time_prekeys`].
 //! - **Send**: every outgoing call commits its envelope to the engine's outbox first, then the
 //!   task sends the whole outbox and marks each envelope sent once the relay holds it. After a
 //!   crash or a reconnect the outbox is sent again; the relay stores a repeated message id once.
@@ -40,7 +41,7 @@ use std::{
 
 use rand::rngs::ChaCha20Rng;
 use remit_pay::{CancelReason, DeclineReason, Id, Money, RequestDraft, Settlement};
-use remit_session::{Account, VerifiedBundle};
+use remit_session::VerifiedBundle;
 use remit_wire::session::PreKeyBundle;
 use tokio::sync::{Mutex, MutexGuard, mpsc, oneshot};
 
@@ -51,7 +52,7 @@ use crate::{
     store::Store,
 };
 
-pub use remit_relay::ClientError as RelayError;
+pub use remit_relay_client::RelayError;
 
 /// The random number generator the transport gives the engine (seeded from the OS).
 pub type Rng = ChaCha20Rng;
@@ -331,8 +332,6 @@ impl<S: Store + Send + 'static> Client<S> {
         engine: Engine<S>,
         config: TransportConfig,
     ) -> Result<Self, TransportError> {
-        let signer =
-            Account::from_bytes(&engine.account().to_bytes()).map_err(ClientError::from)?;
         let address = engine.address();
         let clock = config.clock.clone();
         let core = Arc::new(Mutex::new(Core {
@@ -342,7 +341,6 @@ impl<S: Store + Send + 'static> Client<S> {
         let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
         let mut worker = task::Worker {
             core: Arc::clone(&core),
-            signer,
             config,
             events: events_tx,
             prekeys_left: 0,

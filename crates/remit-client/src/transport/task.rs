@@ -4,8 +4,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use remit_relay::{Client as RelayClient, ClientError as RelayError, Delivery, Event};
-use remit_session::Account;
+use remit_relay_client::{
+    Client as RelayClient, ClientConfig, Delivery, Event, RelayError, client_endpoint,
+};
 use remit_wire::{
     limits::MAX_PREKEYS_PER_PUBLISH,
     v1::{self, RelayErrorCode},
@@ -25,8 +26,6 @@ enum End {
 
 pub(super) struct Worker<S: Store> {
     pub(super) core: Arc<Mutex<Core<S>>>,
-    /// A copy of the account, used only to sign the relay's authentication statement.
-    pub(super) signer: Account,
     pub(super) config: TransportConfig,
     pub(super) events: mpsc::Sender<ClientEvent>,
     /// One-time prekeys the relay holds for us, as last reported (minus what we saw used).
@@ -40,16 +39,12 @@ impl<S: Store + Send + 'static> Worker<S> {
     /// Connects, authenticates, publishes prekeys and sends the outbox.
     pub(super) async fn connect(&mut self) -> Result<RelayClient, TransportError> {
         let addr = self.config.relay;
-        let relay = match tokio::time::timeout(
-            self.config.connect_timeout,
-            RelayClient::connect(addr, self.config.fingerprint, &self.signer),
-        )
-        .await
-        {
-            Err(_) => return Err(TransportError::Unreachable { addr }),
-            Ok(Err(e)) => return Err(classify(addr, e)),
-            Ok(Ok(c)) => c,
-        };
+        let relay =
+            match tokio::time::timeout(self.config.connect_timeout, self.authenticate()).await {
+                Err(_) => return Err(TransportError::Unreachable { addr }),
+                Ok(Err(e)) => return Err(classify(addr, e)),
+                Ok(Ok(c)) => c,
+            };
         self.idle = false;
         self.prekeys_left = relay.one_time_prekeys_left();
         let queued = relay.queued_at_auth();
@@ -57,6 +52,26 @@ impl<S: Store + Send + 'static> Worker<S> {
         self.emit(ClientEvent::Connected { queued }).await;
         self.flush(&relay).await;
         Ok(relay)
+    }
+
+    /// Connects and authenticates: the engine signs the relay's challenge (the transport holds
+    /// no key).
+    async fn authenticate(&self) -> Result<RelayClient, RelayError> {
+        let addr = self.config.relay;
+        let endpoint = client_endpoint(addr)?;
+        let identity = self.core.lock().await.engine.address().into();
+        let mut config = ClientConfig::new(AGENT);
+        config.request_timeout = self.config.request_timeout;
+        config.auth_timeout = self.config.connect_timeout;
+        let challenge =
+            RelayClient::begin(&endpoint, addr, self.config.fingerprint, identity, config).await?;
+        let signature = self
+            .core
+            .lock()
+            .await
+            .engine
+            .sign_relay_auth(&challenge.digest())?;
+        challenge.authenticate(signature).await
     }
 
     /// The connection loop: serve a connection until it ends, then reconnect with backoff.
@@ -191,16 +206,19 @@ impl<S: Store + Send + 'static> Worker<S> {
         let (result, used) = {
             let mut core = self.core.lock().await;
             let before = core.engine.one_time_prekey_count();
-            let result = core
-                .engine
-                .handle_envelope(d.sender, d.message_id, &d.envelope, now);
+            let result = core.engine.handle_envelope(
+                d.sender.to_bytes(),
+                d.message_id.to_bytes(),
+                &d.envelope,
+                now,
+            );
             let used = before.saturating_sub(core.engine.one_time_prekey_count());
             (result, used)
         };
         match result {
             Ok(events) => {
                 self.emit(ClientEvent::Received {
-                    sender: d.sender,
+                    sender: d.sender.to_bytes(),
                     size: d.envelope.len(),
                 })
                 .await;
@@ -212,7 +230,7 @@ impl<S: Store + Send + 'static> Worker<S> {
             Err(ClientError::Store(e)) => return Err(format!("store: {e}")),
             Err(e) => {
                 self.emit(ClientEvent::Dropped {
-                    sender: d.sender,
+                    sender: d.sender.to_bytes(),
                     error: e.to_string(),
                 })
                 .await;
@@ -222,7 +240,8 @@ impl<S: Store + Send + 'static> Worker<S> {
         if let Some(hook) = &self.config.before_ack {
             hook();
         }
-        self.request(relay.ack(vec![d.sequence]))
+        relay
+            .ack(vec![d.sequence])
             .await
             .map_err(|e| e.to_string())?;
         if used > 0 {
@@ -265,7 +284,7 @@ impl<S: Store + Send + 'static> Worker<S> {
             }
         };
         let published = !publish.one_time_prekeys.is_empty();
-        self.prekeys_left = self.request(relay.publish(publish)).await?;
+        self.prekeys_left = relay.publish(publish).await?;
         if published {
             self.emit(ClientEvent::PrekeysPublished {
                 left: self.prekeys_left,
@@ -280,7 +299,7 @@ impl<S: Store + Send + 'static> Worker<S> {
         relay: &RelayClient,
         peer: [u8; 32],
     ) -> Result<remit_wire::session::PreKeyBundle, TransportError> {
-        match self.request(relay.fetch_bundle(peer)).await {
+        match relay.fetch_bundle(peer.into()).await {
             Err(e) if e.code() == Some(RelayErrorCode::NotFound) => {
                 Err(TransportError::UnknownPeer { peer })
             }
@@ -294,8 +313,12 @@ impl<S: Store + Send + 'static> Worker<S> {
         let pending: Vec<_> = self.core.lock().await.engine.pending_outgoing().to_vec();
         let mut sent = 0;
         for out in &pending {
-            let result = self
-                .request(relay.send(out.recipient, out.message_id, out.envelope.clone()))
+            let result = relay
+                .send(
+                    out.recipient.into(),
+                    out.message_id.into(),
+                    out.envelope.clone(),
+                )
                 .await;
             if let Err(e) = result {
                 self.emit(ClientEvent::Warning(format!(
@@ -320,19 +343,13 @@ impl<S: Store + Send + 'static> Worker<S> {
         FlushReport { sent, pending }
     }
 
-    async fn request<T>(
-        &self,
-        call: impl Future<Output = Result<T, RelayError>>,
-    ) -> Result<T, RelayError> {
-        tokio::time::timeout(self.config.request_timeout, call)
-            .await
-            .map_err(|_| RelayError::Protocol("request timed out"))?
-    }
-
     async fn emit(&self, event: ClientEvent) {
         let _ = self.events.send(event).await;
     }
 }
+
+/// The software name the transport sends in Hello.
+const AGENT: &str = concat!("remit-client/", env!("CARGO_PKG_VERSION"));
 
 /// Turns a connection failure into what the user should be told.
 fn classify(addr: std::net::SocketAddr, e: RelayError) -> TransportError {

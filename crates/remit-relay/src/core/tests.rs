@@ -5,8 +5,9 @@ use std::net::Ipv4Addr;
 use prost::Message;
 
 use super::*;
+use remit_relay_proto::auth::{auth_digest, sign_auth};
+
 use crate::{
-    auth::{auth_digest, sign_auth},
     limits::Rate,
     store::{MailboxStats, StoredEnvelope},
     testkit::TestAccount,
@@ -229,27 +230,27 @@ fn assert_auth_fails(sig: [u8; 64]) {
 fn auth_signed_by_another_key_fails() {
     let alice = TestAccount::new(1);
     let mallory = TestAccount::new(2);
-    assert_auth_fails(mallory.sign_digest(&auth_digest(&NONCE, &EXPORTER, &alice.id())));
+    assert_auth_fails(mallory.sign_digest(&auth_digest(&NONCE, &EXPORTER, &alice.address())));
 }
 
 #[test]
 fn auth_replayed_from_another_connection_fails() {
     let alice = TestAccount::new(1);
     // Another connection had another nonce.
-    assert_auth_fails(alice.sign_digest(&auth_digest(&[9; 32], &EXPORTER, &alice.id())));
+    assert_auth_fails(alice.sign_digest(&auth_digest(&[9; 32], &EXPORTER, &alice.address())));
 }
 
 #[test]
 fn auth_bound_to_another_tls_session_fails() {
     let alice = TestAccount::new(1);
-    assert_auth_fails(alice.sign_digest(&auth_digest(&NONCE, &[9; 32], &alice.id())));
+    assert_auth_fails(alice.sign_digest(&auth_digest(&NONCE, &[9; 32], &alice.address())));
 }
 
 #[test]
 fn auth_over_another_identity_fails() {
     let alice = TestAccount::new(1);
     let bob = TestAccount::new(2);
-    assert_auth_fails(alice.sign_digest(&auth_digest(&NONCE, &EXPORTER, &bob.id())));
+    assert_auth_fails(alice.sign_digest(&auth_digest(&NONCE, &EXPORTER, &bob.address())));
 }
 
 #[test]

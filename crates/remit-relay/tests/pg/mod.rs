@@ -13,10 +13,10 @@ use std::{
 };
 
 use remit_relay::{
-    Client, Event,
     internal::testkit::TestAccount,
     limits::{Limits, Rate},
 };
+use remit_relay_client::{Client, Event};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use remit_relay::internal::store::{PostgresOptions, PostgresStore};
@@ -284,7 +284,7 @@ pub(crate) async fn receive(
             Ok(Some(Event::Deliver(d))) => {
                 last = tokio::time::Instant::now();
                 inbox.raw += 1;
-                let new = inbox.unique.insert(d.message_id);
+                let new = inbox.unique.insert(d.message_id.to_bytes());
                 if new {
                     since_move += 1;
                 }
@@ -342,7 +342,7 @@ pub(crate) async fn send_all(
             }
             let r = tokio::time::timeout(
                 Duration::from_secs(2),
-                client.send(recipient, id, vec![0x5a; 200]),
+                client.send(recipient.into(), id.into(), vec![0x5a; 200]),
             )
             .await;
             match r {
@@ -354,7 +354,7 @@ pub(crate) async fn send_all(
                     log.errors += 1;
                     if client.connection().close_reason().is_some()
                         || dead.lock().unwrap().contains(&at)
-                        || matches!(e, remit_relay::ClientError::Closed)
+                        || matches!(e, remit_relay_client::RelayError::Closed)
                     {
                         client.connection().close(0u32.into(), b"moving");
                         (at, client) = connect_any(&nodes, at + 1, &who, &dead).await;

@@ -21,6 +21,8 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use remit_session::{Account, SignError};
 use sha2::{Digest, Sha256};
 
+use crate::Address;
+
 /// Context prefix of the authentication statement (registered in spec/README.md §1.3).
 pub const AUTH_CONTEXT: &[u8] = b"remit.v1.relay-auth\0";
 
@@ -45,12 +47,12 @@ pub const STATEMENT_LEN: usize = AUTH_CONTEXT.len() + DIGEST_LEN;
 pub fn auth_digest(
     nonce: &[u8; NONCE_LEN],
     exporter: &[u8; EXPORTER_LEN],
-    identity: &[u8; 32],
+    identity: &Address,
 ) -> [u8; DIGEST_LEN] {
     let mut h = Sha256::new();
     h.update(nonce);
     h.update(exporter);
-    h.update(identity);
+    h.update(identity.as_bytes());
     h.finalize().into()
 }
 
@@ -59,7 +61,7 @@ pub fn auth_digest(
 pub fn auth_statement(
     nonce: &[u8; NONCE_LEN],
     exporter: &[u8; EXPORTER_LEN],
-    identity: &[u8; 32],
+    identity: &Address,
 ) -> [u8; STATEMENT_LEN] {
     let mut s = [0u8; STATEMENT_LEN];
     let (ctx, digest) = s.split_at_mut(AUTH_CONTEXT.len());
@@ -72,8 +74,8 @@ pub fn auth_statement(
 /// with its key. Implemented for [`remit_session::Account`], so an app passes `&account`; the
 /// identity key never leaves remit-session.
 pub trait AuthSigner: Sync {
-    /// The identity (Ed25519 public key) to authenticate as.
-    fn identity(&self) -> [u8; 32];
+    /// The identity (its Ed25519 public key) to authenticate as.
+    fn identity(&self) -> Address;
 
     /// Signs `AUTH_CONTEXT ‖ digest` with the identity key.
     ///
@@ -83,8 +85,8 @@ pub trait AuthSigner: Sync {
 }
 
 impl AuthSigner for Account {
-    fn identity(&self) -> [u8; 32] {
-        *Self::identity(self).signing_key()
+    fn identity(&self) -> Address {
+        Address::new(*Self::identity(self).signing_key())
     }
 
     fn sign_auth_digest(&self, digest: &[u8; DIGEST_LEN]) -> Result<[u8; 64], SignError> {
@@ -110,10 +112,10 @@ pub fn sign_auth<S: AuthSigner + ?Sized>(
 pub fn verify_auth(
     nonce: &[u8; NONCE_LEN],
     exporter: &[u8; EXPORTER_LEN],
-    identity: &[u8; 32],
+    identity: &Address,
     signature: &[u8; 64],
 ) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(identity) else {
+    let Ok(key) = VerifyingKey::from_bytes(identity.as_bytes()) else {
         return false;
     };
     key.verify_strict(
@@ -137,9 +139,10 @@ mod tests {
 
     #[test]
     fn statement_test_vector() {
-        let s = auth_statement(&[0x01; 32], &[0x02; 32], &[0x03; 32]);
+        let s = auth_statement(&[0x01; 32], &[0x02; 32], &Address::new([0x03; 32]));
+        let hex: String = s.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(
-            hex::encode(s),
+            hex,
             concat!(
                 "72656d69742e76312e72656c61792d6175746800",
                 "8a2e491356cfdb05a1d13785e0794d7cd163f91af79a146c976b1d2ac643b679"
@@ -175,6 +178,11 @@ mod tests {
         let mut bad = sig;
         bad[0] ^= 1;
         assert!(!verify_auth(&nonce, &exporter, &id, &bad));
-        assert!(!verify_auth(&nonce, &exporter, &[0; 32], &sig));
+        assert!(!verify_auth(
+            &nonce,
+            &exporter,
+            &Address::new([0; 32]),
+            &sig
+        ));
     }
 }
