@@ -9,12 +9,12 @@ use remit_cli::input::{
     split_line,
 };
 use remit_client::{
-    Engine, SqliteStore,
+    Engine, SqliteStore, Verdict,
     transport::{Client, ClientEvent, Clock},
 };
 use remit_pay::{
-    CancelReason, DeclineReason, Id, Notice, PaymentMethod, PaymentRequest, RequestDraft, Role,
-    Settlement, SettlementVerifier, ThreadState, Verification,
+    CancelReason, DeclineReason, Id, PaymentMethod, RequestDraft, Role, Settlement, ThreadState,
+    Verification,
 };
 use serde_json::{Map, Value, json};
 
@@ -543,18 +543,6 @@ async fn pay(out: &mut Output, profile: &Profile, args: &PayArgs) -> Result<()> 
 }
 
 /// The user's word that the money of `request_id` arrived.
-struct Confirmed(Id);
-
-impl SettlementVerifier for Confirmed {
-    fn verify(&mut self, request: &PaymentRequest, notice: &Notice) -> Verification {
-        if request.request_id == self.0 {
-            Verification::Settled(notice.amount.clone())
-        } else {
-            Verification::Pending
-        }
-    }
-}
-
 async fn receipt(out: &mut Output, profile: &Profile, request: &str) -> Result<()> {
     let mut s = Session::open(out, profile).await?;
     let id = s.resolve(request).await?;
@@ -577,7 +565,15 @@ async fn receipt(out: &mut Output, profile: &Profile, request: &str) -> Result<(
             );
         }
         let now = s.client.clock().now();
-        let events = core.engine.verify_settlements(&mut Confirmed(id), now)?;
+        // The app's check of its rail (here: the person at the command line confirmed it).
+        let verdicts: Vec<Verdict> = core
+            .engine
+            .pending_settlements()
+            .iter()
+            .filter(|p| p.request.request_id == id)
+            .map(|p| p.verdict(Verification::Settled(p.notice.amount.clone())))
+            .collect();
+        let events = core.engine.apply_verdicts(&verdicts, now)?;
         events
             .iter()
             .map(|e| engine_event(profile, &core.engine, e).0)

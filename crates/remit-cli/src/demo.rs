@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Result, anyhow, bail};
 use remit_client::{
-    Event, SqliteStore,
+    Event, SqliteStore, Verdict,
     transport::{Client, ClientEvent, Clock},
 };
 use remit_pay::{
@@ -436,7 +436,8 @@ async fn pay_and_receipt(
     let events = {
         let mut core = alice.client.lock().await;
         let mut l = ledger.clone();
-        core.engine.verify_settlements(&mut l, clock.now())?
+        let verdicts = Verdict::collect(&core.engine.pending_settlements(), &mut l);
+        core.engine.apply_verdicts(&verdicts, clock.now())?
     };
     let paid = events.iter().any(|e| {
         matches!(e, Event::StateChanged { request_id, to: ThreadState::Paid, .. } if request_id == id)
@@ -462,7 +463,8 @@ async fn pay_and_receipt(
     let events = {
         let mut core = bob.client.lock().await;
         let mut l = ledger.clone();
-        core.engine.verify_settlements(&mut l, clock.now())?
+        let verdicts = Verdict::collect(&core.engine.pending_settlements(), &mut l);
+        core.engine.apply_verdicts(&verdicts, clock.now())?
     };
     let paid = events.iter().any(|e| {
         matches!(e, Event::StateChanged { request_id, to: ThreadState::Paid, .. } if request_id == id)

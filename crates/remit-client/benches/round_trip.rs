@@ -16,7 +16,7 @@ use std::{
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use remit_client::{
-    Batch, Engine, Event, Snapshot, SqliteStore, Store, StoreError,
+    Batch, Engine, Event, Snapshot, SqliteStore, Store, StoreError, Verdict,
     transport::{Client, ClientEvent, TransportConfig, os_rng},
 };
 use remit_pay::{
@@ -166,7 +166,8 @@ async fn round_trip(p: &mut Pair) {
     let events = {
         let mut core = p.alice.lock().await;
         let start = Instant::now();
-        let events = core.engine.verify_settlements(&mut Confirm, now).unwrap();
+        let verdicts = Verdict::collect(&core.engine.pending_settlements(), &mut Confirm);
+        let events = core.engine.apply_verdicts(&verdicts, now).unwrap();
         p.verifying += start.elapsed();
         events
     };

@@ -27,7 +27,7 @@
 use std::{error::Error, net::SocketAddr, path::Path, process::ExitCode, time::Duration};
 
 use remit_client::{
-    Engine, Event, SqliteStore,
+    Engine, Event, SqliteStore, Verdict,
     transport::{Client, ClientEvent, TransportConfig, os_rng},
 };
 use remit_pay::{
@@ -156,7 +156,10 @@ async fn walk(dir: &Path, config: TransportConfig) -> Result<()> {
     let events = {
         let mut core = alice.lock().await;
         let now = alice.clock().now();
-        core.engine.verify_settlements(&mut MyProvider, now)?
+        {
+            let verdicts = Verdict::collect(&core.engine.pending_settlements(), &mut MyProvider);
+            core.engine.apply_verdicts(&verdicts, now)?
+        }
     };
     for event in &events {
         println!("alice  {}", describe(event));
@@ -174,7 +177,10 @@ async fn walk(dir: &Path, config: TransportConfig) -> Result<()> {
     let events = {
         let mut core = bob.lock().await;
         let now = bob.clock().now();
-        core.engine.verify_settlements(&mut MyProvider, now)?
+        {
+            let verdicts = Verdict::collect(&core.engine.pending_settlements(), &mut MyProvider);
+            core.engine.apply_verdicts(&verdicts, now)?
+        }
     };
     for event in &events {
         println!("bob    {}", describe(event));

@@ -14,7 +14,7 @@
 use std::error::Error;
 
 use rand::rngs::ChaCha20Rng;
-use remit_client::{Engine, Event, Outgoing, SqliteStore};
+use remit_client::{Engine, Event, Outgoing, SqliteStore, Verdict};
 use remit_pay::{
     CancelReason, DeclineReason, Money, Notice, PaymentMethod, PaymentRequest, RequestDraft,
     Settlement, SettlementVerifier, Verification,
@@ -83,7 +83,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     bob.mark_sent(&paid.outgoing.message_id)?;
 
     // 3. Alice checks her provider: only this makes the request paid.
-    for event in alice.verify_settlements(&mut MyProvider, now)? {
+    let verdicts = Verdict::collect(&alice.pending_settlements(), &mut MyProvider);
+    for event in alice.apply_verdicts(&verdicts, now)? {
         println!("alice: {}", describe(&event));
     }
 

@@ -120,7 +120,7 @@ mod store;
 pub mod transport;
 
 // The public interface is:
-pub use engine::{ContactInfo, Engine, MAX_HELD_MESSAGES};
+pub use engine::{ContactInfo, Engine, MAX_HELD_MESSAGES, PendingSettlement, Verdict};
 pub use error::{ClientError, Misuse, StoreError};
 pub use event::{Event, Outgoing, Sender, Sent};
 pub use record::CLIENT_RECORD_VERSION;

@@ -9,7 +9,9 @@ use std::{cell::Cell, rc::Rc};
 
 use common::{Backend, DAY, Flaky, Ledger, NOW, Pair, draft, dump, settlement};
 use rand::{SeedableRng, rngs::ChaCha20Rng};
-use remit_client::{ClientError, Engine, Event, MemoryStore, SqliteStore, Store, StoreError};
+use remit_client::{
+    ClientError, Engine, Event, MemoryStore, SqliteStore, Store, StoreError, Verdict,
+};
 use remit_pay::{
     Applied, CancelReason, DeclineReason, InvoiceDraft, MessageKind, Money, PayError, RequestKind,
     ThreadState, Verification,
@@ -25,6 +27,7 @@ per_backend!(
     restart_mid_flow_resumes,
     killed_between_receive_and_ack,
     identity_change_freezes_threads,
+    settlement_verdicts_are_two_phase,
 );
 
 fn usd(s: &str) -> Money {
@@ -98,7 +101,7 @@ fn full_flow<B: Backend>(backend: B) {
     ledger
         .verdicts
         .insert(payment_id, Verification::Settled(usd("12.50")));
-    let events = p.alice.verify_settlements(&mut ledger, NOW + 20).unwrap();
+    let events = verify(&mut p.alice, &mut ledger, NOW + 20).unwrap();
     assert_eq!(
         events,
         vec![Event::StateChanged {
@@ -109,8 +112,7 @@ fn full_flow<B: Backend>(backend: B) {
         }]
     );
     assert!(
-        p.alice
-            .verify_settlements(&mut ledger, NOW + 21)
+        verify(&mut p.alice, &mut ledger, NOW + 21)
             .unwrap()
             .is_empty()
     );
@@ -133,10 +135,7 @@ fn full_flow<B: Backend>(backend: B) {
         }]
     ));
     // The payer's own verification of its payment.
-    let events = p
-        .bob
-        .verify_settlements(&mut Ledger::default(), NOW + 40)
-        .unwrap();
+    let events = verify(&mut p.bob, &mut Ledger::default(), NOW + 40).unwrap();
     assert_eq!(
         events,
         vec![Event::StateChanged {
@@ -182,10 +181,7 @@ fn full_flow<B: Backend>(backend: B) {
         )
         .unwrap();
     p.deliver_to_alice(&paid.outgoing, NOW + 61).unwrap();
-    let events = p
-        .alice
-        .verify_settlements(&mut Ledger::default(), NOW + 70)
-        .unwrap();
+    let events = verify(&mut p.alice, &mut Ledger::default(), NOW + 70).unwrap();
     assert_eq!(
         events,
         vec![Event::StateChanged {
@@ -499,10 +495,7 @@ fn restart_mid_flow_resumes<B: Backend>(backend: B) {
         p.alice.thread(&rid).unwrap().state(),
         ThreadState::PaymentPending
     );
-    let events = p
-        .alice
-        .verify_settlements(&mut Ledger::default(), NOW + 20)
-        .unwrap();
+    let events = verify(&mut p.alice, &mut Ledger::default(), NOW + 20).unwrap();
     assert_eq!(events.len(), 1);
     let receipt = p.alice.send_receipt(&rid, NOW + 21, &mut p.rng).unwrap();
     let mut p = p.restart();
@@ -840,4 +833,92 @@ fn sqlite_refuses_an_unknown_schema_and_an_empty_profile() {
 
 fn invoice_draft() -> InvoiceDraft {
     remit_pay::internal::sample_invoice(NOW)
+}
+
+/// Settlement verification in two phases: the engine lists what waits for the app's check, the
+/// app decides outside it, and only a verdict changes anything. A notice without one stays
+/// pending, a verdict for nothing pending changes nothing, and the same verdicts applied twice
+/// leave the store as it was after the first time.
+fn settlement_verdicts_are_two_phase<B: Backend>(backend: B) {
+    let mut p = Pair::new(backend, 3);
+    let bob = p.bob_addr();
+    let sent = p
+        .alice
+        .request_payment(&bob, &draft("12.50 USD", 7 * DAY), NOW, &mut p.rng)
+        .unwrap();
+    let rid = sent.request_id;
+    p.deliver_to_bob(&sent.outgoing, NOW + 1).unwrap();
+    assert!(p.alice.pending_settlements().is_empty());
+    let paid = p
+        .bob
+        .notify_payment(
+            &rid,
+            usd("12.50"),
+            0,
+            settlement("tx-2"),
+            "sent",
+            NOW + 10,
+            &mut p.rng,
+        )
+        .unwrap();
+    let payment_id = paid.payment_id.unwrap();
+    p.deliver_to_alice(&paid.outgoing, NOW + 11).unwrap();
+
+    // Phase one: the notice, with what the app needs to look it up.
+    let pending = p.alice.pending_settlements();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].notice.payment_id, payment_id);
+    assert_eq!(pending[0].notice.amount, usd("12.50"));
+    assert_eq!(pending[0].request.request_id, rid);
+    assert_eq!(pending[0].role, remit_pay::Role::Payee);
+
+    // No verdict, or one for another notice: nothing changes, in memory or in the store.
+    let before = common::dump(p.alice.store(), &[]);
+    assert!(p.alice.apply_verdicts(&[], NOW + 12).unwrap().is_empty());
+    let elsewhere = Verdict::new(rid, [9; 16], Verification::Failed);
+    assert!(
+        p.alice
+            .apply_verdicts(&[elsewhere], NOW + 12)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(common::dump(p.alice.store(), &[]), before);
+    assert_eq!(p.alice.pending_settlements(), pending);
+
+    // Phase two: the app's finding decides.
+    let verdict = pending[0].verdict(Verification::Settled(usd("12.50")));
+    let events = p
+        .alice
+        .apply_verdicts(core::slice::from_ref(&verdict), NOW + 13)
+        .unwrap();
+    assert!(
+        matches!(
+            events.as_slice(),
+            [Event::StateChanged {
+                to: ThreadState::Paid,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    assert!(p.alice.pending_settlements().is_empty());
+    // Applied again (an app that crashed after the first time): nothing changes.
+    let after = common::dump(p.alice.store(), &[]);
+    assert!(
+        p.alice
+            .apply_verdicts(&[verdict], NOW + 14)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(common::dump(p.alice.store(), &[]), after);
+}
+
+/// Both phases of settlement verification, with a checker that answers at once.
+fn verify<S: Store>(
+    engine: &mut Engine<S>,
+    checker: &mut impl remit_pay::SettlementVerifier,
+    now: u64,
+) -> Result<Vec<Event>, ClientError> {
+    let verdicts = Verdict::collect(&engine.pending_settlements(), checker);
+    engine.apply_verdicts(&verdicts, now)
 }

@@ -1,8 +1,11 @@
 //! Input: received envelopes, the clock, and the app's settlement verifier.
 
+use std::collections::HashMap;
+
 use remit_pay::{
-    Applied, Direction, Id, Incoming, PayError, PaymentMessage, PaymentStatus, PaymentThread, Role,
-    SettlementVerifier, ThreadState, open_content,
+    Applied, Direction, Id, Incoming, Notice, PayError, PaymentMessage, PaymentRequest,
+    PaymentStatus, PaymentThread, Role, SettlementVerifier, ThreadState, Verification,
+    open_content,
 };
 use remit_session::{Account, DecryptError, Session, VerifiedIdentity};
 use remit_wire::{decode_content, session::Envelope};
@@ -215,27 +218,61 @@ impl<S: Store> Engine<S> {
         )
     }
 
-    /// Asks the app's `verifier` about every unverified payment and refund notice, in every
-    /// thread, and commits and reports the threads that changed. Only this makes a request paid
-    /// (spec/payments.md §6.3).
+    /// Phase one of settlement verification: every payment and refund notice, in every
+    /// thread, that waits for the app's check of its rail, oldest thread first. The app checks
+    /// each on its rail however it likes (a bank statement, a chain node, a provider's API, a
+    /// person), outside the engine, then hands back what it found with
+    /// [`Engine::apply_verdicts`]. No app or network code ever runs inside the engine.
+    #[must_use]
+    pub fn pending_settlements(&self) -> Vec<PendingSettlement> {
+        let mut ids: Vec<&Id> = self.threads.keys().collect();
+        ids.sort_unstable();
+        let mut pending = Vec::new();
+        for id in ids {
+            let Some(slot) = self.threads.get(id) else {
+                continue;
+            };
+            for record in slot.thread.payments() {
+                if record.status == PaymentStatus::Unverified {
+                    pending.push(PendingSettlement {
+                        role: slot.thread.local_role(),
+                        request: slot.thread.request().request().clone(),
+                        notice: record.notice.clone(),
+                    });
+                }
+            }
+        }
+        pending
+    }
+
+    /// Phase two of settlement verification: applies the app's verdicts, commits and reports
+    /// the threads that changed. Only a verdict makes a request paid (spec/payments.md §6.3).
+    /// A notice without a verdict stays pending; a verdict for a notice that is not pending
+    /// (already decided, or unknown) changes nothing, so applying the same verdicts twice (an
+    /// app that crashed after applying them) is harmless.
     ///
     /// # Errors
     /// [`ClientError::Pay`] on a money overflow, or a store error; nothing changed.
-    pub fn verify_settlements<V: SettlementVerifier + ?Sized>(
+    pub fn apply_verdicts(
         &mut self,
-        verifier: &mut V,
+        verdicts: &[Verdict],
         now: u64,
     ) -> Result<Vec<Event>, ClientError> {
-        // Only threads with a notice still waiting for the app's word can change: finished
-        // threads are not copied, so the cost follows the open work, not the history.
-        let waiting = |thread: &PaymentThread| {
-            thread
-                .payments()
-                .iter()
-                .any(|p| p.status == PaymentStatus::Unverified)
+        let mut by_notice: HashMap<(Id, Id), Verification> = HashMap::new();
+        for v in verdicts {
+            by_notice.insert((v.request_id, v.payment_id), v.verification.clone());
+        }
+        // Only threads with a verdict for one of their waiting notices can change: no other
+        // thread is copied, so the cost follows the verdicts, not the history.
+        let concerned = |thread: &PaymentThread| {
+            thread.payments().iter().any(|p| {
+                p.status == PaymentStatus::Unverified
+                    && by_notice.contains_key(&(p.notice.request_id, p.notice.payment_id))
+            })
         };
-        self.update_threads(waiting, |thread| {
-            thread.verify_settlements(verifier, now)?;
+        let mut table = VerdictTable(&by_notice);
+        self.update_threads(concerned, |thread| {
+            thread.verify_settlements(&mut table, now)?;
             Ok(())
         })
     }
@@ -444,4 +481,78 @@ fn hex_handle(address: &[u8; 32]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// A payment or refund notice waiting for the app's check of its rail
+/// ([`Engine::pending_settlements`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PendingSettlement {
+    /// Our side of the thread: the payee checks payments it received, the payer refunds.
+    pub role: Role,
+    /// The request the notice pays (its amount, asset and methods: where to look).
+    pub request: PaymentRequest,
+    /// The notice: what the peer claims was sent, and its rail reference (`settlement`).
+    pub notice: Notice,
+}
+
+impl PendingSettlement {
+    /// The verdict for this notice.
+    #[must_use]
+    pub fn verdict(&self, verification: Verification) -> Verdict {
+        Verdict {
+            request_id: self.notice.request_id,
+            payment_id: self.notice.payment_id,
+            verification,
+        }
+    }
+}
+
+/// The app's finding about one notice ([`Engine::apply_verdicts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verdict {
+    /// The request the notice belongs to.
+    pub request_id: Id,
+    /// The notice's payment id.
+    pub payment_id: Id,
+    /// What the app found on its rail.
+    pub verification: Verification,
+}
+
+impl Verdict {
+    /// The verdicts of a synchronous check (`verifier`, the app's code, run here, outside the
+    /// engine) for every notice in `pending`: for an app whose rail answers at once, such as a
+    /// local ledger or a statement file already read.
+    pub fn collect<V: SettlementVerifier + ?Sized>(
+        pending: &[PendingSettlement],
+        verifier: &mut V,
+    ) -> Vec<Self> {
+        pending
+            .iter()
+            .map(|p| p.verdict(verifier.verify(&p.request, &p.notice)))
+            .collect()
+    }
+
+    /// The verdict `verification` for the notice `payment_id` of request `request_id`.
+    #[must_use]
+    pub fn new(request_id: Id, payment_id: Id, verification: Verification) -> Self {
+        Self {
+            request_id,
+            payment_id,
+            verification,
+        }
+    }
+}
+
+/// The app's verdicts as the thread asks for them: a notice without one stays pending.
+struct VerdictTable<'a>(&'a HashMap<(Id, Id), Verification>);
+
+impl SettlementVerifier for VerdictTable<'_> {
+    fn verify(&mut self, _request: &PaymentRequest, notice: &Notice) -> Verification {
+        self.0
+            .get(&(notice.request_id, notice.payment_id))
+            .cloned()
+            .unwrap_or(Verification::Pending)
+    }
 }

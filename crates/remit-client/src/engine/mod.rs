@@ -9,8 +9,10 @@
 //!
 //! The methods fall into four kinds, as in quinn-proto's `Connection`:
 //! - getters: [`Engine::identity`], [`Engine::thread`], [`Engine::contact`], ...;
-//! - `handle_*` for input: [`Engine::handle_envelope`], [`Engine::handle_timeout`],
-//!   [`Engine::verify_settlements`];
+//! - `handle_*` for input: [`Engine::handle_envelope`], [`Engine::handle_timeout`], and the
+//!   app's settlement verdicts ([`Engine::pending_settlements`] lists what waits for the app's
+//!   check of its rail, [`Engine::apply_verdicts`] takes the findings: two phases, so no app or
+//!   network code runs inside the engine);
 //! - calls that produce envelopes: [`Engine::send_text`], [`Engine::request_payment`], ...;
 //! - contact trust: [`Engine::pin_peer`], [`Engine::confirm_identity`], ...
 
@@ -33,6 +35,7 @@ use crate::{
 };
 
 pub use contacts::ContactInfo;
+pub use inbound::{PendingSettlement, Verdict};
 
 /// Most payment messages held for peers whose identity change is unconfirmed. Beyond it, new
 /// ones are refused (`Event::Refused` with `LimitExceeded`): a peer whose identity changed must
@@ -50,7 +53,7 @@ pub const MAX_HELD_MESSAGES: usize = 256;
 /// - getters: [`Engine::identity`], [`Engine::thread`], [`Engine::contact`],
 ///   [`Engine::pending_outgoing`], ...;
 /// - `handle_*` for input: [`Engine::handle_envelope`], [`Engine::handle_timeout`], and
-///   [`Engine::verify_settlements`];
+///   [`Engine::apply_verdicts`] (after [`Engine::pending_settlements`]);
 /// - calls that produce an envelope: [`Engine::send_text`], [`Engine::request_payment`],
 ///   [`Engine::send_invoice`], [`Engine::notify_payment`], [`Engine::send_receipt`],
 ///   [`Engine::decline`], [`Engine::cancel`], [`Engine::send_payment_message`],
