@@ -390,22 +390,20 @@ impl RelayProcess {
             }
         };
         let (child, mut lines) = spawn_child(&mut cmd, "relay");
-        let (mut addr, mut fingerprint, mut metrics) = (None, None, None);
-        while addr.is_none() || fingerprint.is_none() || metrics.is_none() {
-            let line = lines.next().expect("relay exited early").expect("read");
-            if let Some(a) = line.strip_prefix("listening ") {
-                addr = Some(a.parse().expect("address"));
-            } else if let Some(f) = line.strip_prefix("fingerprint ") {
-                fingerprint = Some(hex::decode(f).expect("hex").try_into().expect("32 bytes"));
-            } else if let Some(m) = line.strip_prefix("metrics http://") {
-                metrics = Some(m.trim_end_matches("/metrics").to_owned());
-            }
-        }
+        // Every relay announces itself the same way; this child adds its metrics address.
+        let (addr, fingerprint) =
+            remit_relay::internal::testkit::read_announcement(&mut lines).expect("relay start");
+        let line = lines.next().expect("relay exited early").expect("read");
+        let metrics = line
+            .strip_prefix("metrics http://")
+            .expect("the metrics line")
+            .trim_end_matches("/metrics")
+            .to_owned();
         Self {
             child,
-            addr: addr.expect("addr"),
-            fingerprint: fingerprint.expect("fingerprint"),
-            metrics: metrics.expect("metrics"),
+            addr,
+            fingerprint,
+            metrics,
         }
     }
 

@@ -3,43 +3,33 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output, Stdio},
 };
 
+use remit_relay::internal::testkit::RelayChild;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_remit");
 
+/// A relay child process (`remit relay`) with its address and fingerprint as the CLI takes them.
 struct RelayProcess {
-    child: Child,
+    child: RelayChild,
     addr: String,
     fingerprint: String,
 }
 
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_relay(data: &Path, listen: &str) -> RelayProcess {
-    let mut child = Command::new(BIN)
-        .args(["relay", "--listen", listen, "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines.next().unwrap().unwrap();
-    let fingerprint = lines.next().unwrap().unwrap();
+    let child = RelayChild::spawn(
+        Command::new(BIN)
+            .args(["relay", "--listen", listen, "--data-dir"])
+            .arg(data)
+            .stderr(Stdio::null()),
+    );
     RelayProcess {
+        addr: child.addr().to_string(),
+        fingerprint: hex::encode(child.fingerprint()),
         child,
-        addr: addr.strip_prefix("listening ").unwrap().to_owned(),
-        fingerprint: fingerprint.strip_prefix("fingerprint ").unwrap().to_owned(),
     }
 }
 
@@ -326,8 +316,7 @@ fn relay_restart_mid_flow_resumes() {
     let id = r["request_id"].as_str().unwrap().to_owned();
     // The relay dies with the request in Bob's mailbox, and comes back on the same address.
     let addr = w.relay.addr.clone();
-    let _ = w.relay.child.kill();
-    let _ = w.relay.child.wait();
+    w.relay.child.kill();
     let down = w.run("bob", &["inbox"]);
     assert_one_line_error(&down, "not reachable");
     w.relay = start_relay(&w.relay_dir, &addr);

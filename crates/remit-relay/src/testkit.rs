@@ -135,3 +135,90 @@ impl AuthSigner for Impostor<'_> {
         self.signer.sign_auth_digest(digest)
     }
 }
+
+/// A relay running as a child process (the `remit-relay` binary, `remit relay`, or a load
+/// generator's relay child), as the process tests start it. Killed with SIGKILL and reaped when
+/// dropped, so a failing test leaves no relay behind.
+#[derive(Debug)]
+pub struct RelayChild {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    fingerprint: [u8; 32],
+}
+
+impl RelayChild {
+    /// Starts `command` with its standard output piped and reads the relay's announcement
+    /// ([`read_announcement`]). The rest of the child's standard output is left unread.
+    pub fn spawn(command: &mut std::process::Command) -> Self {
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the relay starts");
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let (addr, fingerprint) =
+            read_announcement(&mut lines).expect("the relay announces itself");
+        // Keep the pipe open (and drained) so the relay never blocks on a full stdout.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            child,
+            addr,
+            fingerprint,
+        }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// The SHA-256 of its certificate, which clients pin.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+
+    /// The process.
+    pub fn child(&mut self) -> &mut std::process::Child {
+        &mut self.child
+    }
+
+    /// Kills it with SIGKILL and waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RelayChild {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads what a relay prints first on standard output, one line each:
+/// `listening <address>` and `fingerprint <64 hex digits>`.
+///
+/// # Errors
+/// A line that is missing or not of that form, as text saying which.
+pub fn read_announcement(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+) -> Result<(std::net::SocketAddr, [u8; 32]), String> {
+    let mut next = |what: &str| -> Result<String, String> {
+        let line = lines
+            .next()
+            .ok_or_else(|| format!("the relay exited before printing its {what}"))?
+            .map_err(|e| format!("reading the relay's {what}: {e}"))?;
+        line.strip_prefix(what)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("expected `{what} ...`, got {line:?}"))
+    };
+    let addr = next("listening")?
+        .parse()
+        .map_err(|e| format!("listening address: {e}"))?;
+    let fingerprint = hex::decode(next("fingerprint")?)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or("fingerprint: not 64 hex digits")?;
+    Ok((addr, fingerprint))
+}

@@ -5,9 +5,7 @@
 
 use std::{
     collections::HashSet,
-    io::{BufRead, BufReader},
-    net::SocketAddr,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU32, Ordering},
@@ -15,37 +13,20 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use remit_relay::internal::testkit::TestAccount;
+use remit_relay::internal::testkit::{RelayChild, TestAccount};
 use remit_relay_client::{Client, Event};
 
 const KILLS: usize = 4;
 const SENDERS: usize = 16;
 
-struct RelayProcess {
-    child: Child,
-    addr: SocketAddr,
-    fingerprint: [u8; 32],
-}
-
-fn spawn_relay(dir: &std::path::Path) -> RelayProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_remit-relay"))
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines.next().unwrap().unwrap();
-    let fingerprint = lines.next().unwrap().unwrap();
-    let addr = addr.strip_prefix("listening ").unwrap().parse().unwrap();
-    let fingerprint = hex::decode(fingerprint.strip_prefix("fingerprint ").unwrap()).unwrap();
-    RelayProcess {
-        child,
-        addr,
-        fingerprint: fingerprint.try_into().unwrap(),
-    }
+fn spawn_relay(dir: &std::path::Path) -> RelayChild {
+    RelayChild::spawn(
+        Command::new(env!("CARGO_BIN_EXE_remit-relay"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::null()),
+    )
 }
 
 fn mid(n: u32) -> [u8; 16] {
@@ -78,7 +59,7 @@ async fn sigkill_never_loses_an_acknowledged_envelope() {
         .await
         .unwrap();
         let client = Arc::new(
-            Client::connect(relay.addr, relay.fingerprint, &*alice)
+            Client::connect(relay.addr(), relay.fingerprint(), &*alice)
                 .await
                 .unwrap(),
         );
@@ -103,8 +84,7 @@ async fn sigkill_never_loses_an_acknowledged_envelope() {
             });
         }
         tokio::time::sleep(Duration::from_millis(jitter_ms(round))).await;
-        relay.child.kill().unwrap(); // SIGKILL
-        relay.child.wait().unwrap();
+        relay.kill(); // SIGKILL
         // A killed relay sends no close; don't wait for the idle timeout to notice.
         client.connection().close(0u32.into(), b"relay killed");
         while senders.join_next().await.is_some() {}
@@ -123,7 +103,7 @@ async fn sigkill_never_loses_an_acknowledged_envelope() {
     })
     .await
     .unwrap();
-    let mut b = Client::connect(relay.addr, relay.fingerprint, &bob)
+    let mut b = Client::connect(relay.addr(), relay.fingerprint(), &bob)
         .await
         .unwrap();
     let mut delivered = Vec::new();
@@ -161,11 +141,11 @@ async fn sigkill_never_loses_an_acknowledged_envelope() {
     // Graceful stop on SIGTERM.
     b.close().await;
     let status = Command::new("kill")
-        .args(["-TERM", &relay.child.id().to_string()])
+        .args(["-TERM", &relay.child().id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || relay.child.wait().unwrap())
+    let exit = tokio::task::spawn_blocking(move || relay.child().wait().unwrap())
         .await
         .unwrap();
     assert!(exit.success(), "relay exit status after SIGTERM: {exit:?}");

@@ -15,14 +15,16 @@ mod pg;
 
 use std::{
     collections::HashSet,
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{Arc, Mutex, atomic::AtomicBool},
     time::{Duration, Instant},
 };
 
 use pg::{Node, TestDb, deliver_acknowledged, expect_all, message_id, receive, send_all};
-use remit_relay::{Relay, RelayConfig, internal::testkit::TestAccount};
+use remit_relay::{
+    Relay, RelayConfig,
+    internal::testkit::{RelayChild, TestAccount},
+};
 
 const SENDERS: u8 = 6;
 const RECEIVERS: u8 = 6;
@@ -138,36 +140,27 @@ async fn three_nodes_deliver_every_message_once_to_the_app() {
 }
 
 struct NodeProcess {
-    child: Child,
+    relay: RelayChild,
     node: Node,
 }
 
 fn spawn_node(url: &str, dir: &std::path::Path) -> NodeProcess {
     let config = dir.join("relay.toml");
     std::fs::write(&config, pg::UNLIMITED_TOML).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_remit-relay"))
-        .args(["--listen", "127.0.0.1:0", "--store", url, "--data-dir"])
-        .arg(dir)
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines.next().unwrap().unwrap();
-    let fingerprint = lines.next().unwrap().unwrap();
-    NodeProcess {
-        child,
-        node: Node {
-            addr: addr.strip_prefix("listening ").unwrap().parse().unwrap(),
-            fingerprint: hex::decode(fingerprint.strip_prefix("fingerprint ").unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap(),
-        },
-    }
+    let relay = RelayChild::spawn(
+        Command::new(env!("CARGO_BIN_EXE_remit-relay"))
+            .args(["--listen", "127.0.0.1:0", "--store", url, "--data-dir"])
+            .arg(dir)
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::null()),
+    );
+    let node = Node {
+        addr: relay.addr(),
+        fingerprint: relay.fingerprint(),
+    };
+    NodeProcess { relay, node }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,8 +202,7 @@ async fn sigkill_of_a_node_loses_no_acknowledged_envelope() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     // SIGKILL node 0 under load; its clients move to the others.
     dead.lock().unwrap().insert(0);
-    procs[0].child.kill().unwrap();
-    procs[0].child.wait().unwrap();
+    procs[0].relay.kill();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut acked = HashSet::new();
@@ -237,7 +229,6 @@ async fn sigkill_of_a_node_loses_no_acknowledged_envelope() {
         lost.len()
     );
     for p in &mut procs[1..] {
-        p.child.kill().unwrap();
-        p.child.wait().unwrap();
+        p.relay.kill();
     }
 }
