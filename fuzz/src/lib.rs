@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod pay_content;
 pub mod pay_money;
 pub mod pay_thread;
+pub mod relay_client;
 pub mod relay_core;
 pub mod session_decrypt;
 pub mod session_interaction;
@@ -25,7 +26,7 @@ pub mod wire_frames;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, by name: what the corpus replay test and `.ci/fuzz` iterate over.
-pub const TARGETS: [Target; 11] = [
+pub const TARGETS: [Target; 12] = [
     ("wire_decode", wire_decode::run),
     ("wire_frames", wire_frames::run),
     ("session_decrypt", session_decrypt::run),
@@ -35,6 +36,7 @@ pub const TARGETS: [Target; 11] = [
     ("pay_content", pay_content::run),
     ("pay_thread", pay_thread::run),
     ("relay_core", relay_core::run),
+    ("relay_client", relay_client::run),
     ("cli_input", cli_input::run),
     ("client_records", client_records::run),
 ];

@@ -23,7 +23,7 @@ fn corpus_replays() {
 }
 
 /// Writes the `client_records` seeds: the engine's records built by
-/// `remit_client::fuzzing::samples`, and (run with `PAY_THREAD_RECORDS=DIR` set, after
+/// `remit_client::internal::samples`, and (run with `PAY_THREAD_RECORDS=DIR` set, after
 /// replaying the `pay_thread` corpus, which then writes every thread record it saves) the
 /// payment thread records found in `DIR`, each behind its selector byte:
 /// `PAY_THREAD_RECORDS=/tmp/rmpt cargo test --manifest-path fuzz/Cargo.toml --release -- --ignored --test-threads 1`
