@@ -873,7 +873,7 @@ fn settlement_verdicts_are_two_phase<B: Backend>(backend: B) {
     assert_eq!(pending[0].role, remit_pay::Role::Payee);
 
     // No verdict, or one for another notice: nothing changes, in memory or in the store.
-    let before = common::dump(p.alice.store(), &[]);
+    let before = dump(p.alice.store(), &[]);
     assert!(p.alice.apply_verdicts(&[], NOW + 12).unwrap().is_empty());
     let elsewhere = Verdict::new(rid, [9; 16], Verification::Failed);
     assert!(
@@ -882,7 +882,7 @@ fn settlement_verdicts_are_two_phase<B: Backend>(backend: B) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(common::dump(p.alice.store(), &[]), before);
+    assert_eq!(dump(p.alice.store(), &[]), before);
     assert_eq!(p.alice.pending_settlements(), pending);
 
     // Phase two: the app's finding decides.
@@ -903,14 +903,14 @@ fn settlement_verdicts_are_two_phase<B: Backend>(backend: B) {
     );
     assert!(p.alice.pending_settlements().is_empty());
     // Applied again (an app that crashed after the first time): nothing changes.
-    let after = common::dump(p.alice.store(), &[]);
+    let after = dump(p.alice.store(), &[]);
     assert!(
         p.alice
             .apply_verdicts(&[verdict], NOW + 14)
             .unwrap()
             .is_empty()
     );
-    assert_eq!(common::dump(p.alice.store(), &[]), after);
+    assert_eq!(dump(p.alice.store(), &[]), after);
 }
 
 /// Both phases of settlement verification, with a checker that answers at once.
@@ -921,4 +921,63 @@ fn verify<S: Store>(
 ) -> Result<Vec<Event>, ClientError> {
     let verdicts = Verdict::collect(&engine.pending_settlements(), checker);
     engine.apply_verdicts(&verdicts, now)
+}
+
+/// A store that counts commits.
+#[derive(Default)]
+struct Counting {
+    inner: MemoryStore,
+    commits: usize,
+}
+
+impl Store for Counting {
+    fn load(&self) -> Result<Option<remit_client::Snapshot>, StoreError> {
+        self.inner.load()
+    }
+
+    fn commit(&mut self, batch: &remit_client::Batch) -> Result<(), StoreError> {
+        self.commits += 1;
+        self.inner.commit(batch)
+    }
+
+    fn is_processed(
+        &self,
+        peer: &[u8; 32],
+        message_id: &remit_pay::Id,
+    ) -> Result<bool, StoreError> {
+        self.inner.is_processed(peer, message_id)
+    }
+}
+
+/// Many envelopes marked sent cost one commit; unknown ids none; the outbox keeps the rest.
+#[test]
+fn marks_for_a_whole_flush_are_one_commit() {
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    let mut alice = Engine::create(Counting::default(), NOW, &mut rng).unwrap();
+    let mut bob = Engine::create(MemoryStore::new(), NOW, &mut rng).unwrap();
+    let keys = bob.generate_one_time_prekeys(1, &mut rng).unwrap();
+    let bundle = bob.bundle(keys.first().copied());
+    alice.start_session(Some("bob"), &bundle, &mut rng).unwrap();
+    let ids: Vec<[u8; 16]> = (0..5)
+        .map(|i| {
+            alice
+                .send_text(&bob.address(), &format!("t{i}"), &mut rng)
+                .unwrap()
+                .message_id
+        })
+        .collect();
+    let before = alice.store().commits;
+    alice.mark_sent_all(&[[0xee; 16]]).unwrap();
+    assert_eq!(alice.store().commits, before, "nothing known: no commit");
+    alice.mark_sent_all(&ids[..4]).unwrap();
+    assert_eq!(alice.store().commits, before + 1);
+    let left: Vec<[u8; 16]> = alice
+        .pending_outgoing()
+        .iter()
+        .map(|o| o.message_id)
+        .collect();
+    assert_eq!(left, [ids[4]]);
+    // What the store holds agrees (a restart sees the same outbox).
+    let reopened = Engine::open(alice.store().inner.clone()).unwrap();
+    assert_eq!(reopened.pending_outgoing().len(), 1);
 }

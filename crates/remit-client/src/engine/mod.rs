@@ -350,14 +350,28 @@ impl<S: Store> Engine<S> {
     /// # Errors
     /// A store error.
     pub fn mark_sent(&mut self, message_id: &[u8; 16]) -> Result<(), ClientError> {
-        if !self.outbox.iter().any(|o| o.message_id == *message_id) {
+        self.mark_sent_all(core::slice::from_ref(message_id))
+    }
+
+    /// Marks several outgoing envelopes sent in one commit (the transport's marks for a whole
+    /// pipelined flush). Unknown ids are ignored; with none known, nothing is committed.
+    ///
+    /// # Errors
+    /// A store error; nothing changed.
+    pub fn mark_sent_all(&mut self, message_ids: &[[u8; 16]]) -> Result<(), ClientError> {
+        let known: Vec<[u8; 16]> = message_ids
+            .iter()
+            .filter(|id| self.outbox.iter().any(|o| o.message_id == **id))
+            .copied()
+            .collect();
+        if known.is_empty() {
             return Ok(());
         }
         self.store.commit(&Batch {
-            outbox_delete: vec![*message_id],
+            outbox_delete: known.clone(),
             ..Batch::default()
         })?;
-        self.outbox.retain(|o| o.message_id != *message_id);
+        self.outbox.retain(|o| !known.contains(&o.message_id));
         Ok(())
     }
 

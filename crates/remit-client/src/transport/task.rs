@@ -307,46 +307,74 @@ impl<S: Store + Send + 'static> Worker<S> {
         }
     }
 
-    /// Sends the engine's outbox, oldest first, marking each envelope sent once the relay
-    /// holds it. Stops at the first failure (the rest stays queued).
+    /// Sends the engine's outbox, oldest first, pipelined: up to [`SEND_WINDOW`] sends are in
+    /// flight on the connection at once (the relay keeps one connection's sends in order), and
+    /// the envelopes the relay acknowledged are marked sent in one commit at the end. An
+    /// envelope whose send failed stays queued, as does everything after a lost connection;
+    /// the next flush (or reconnect) sends them again, oldest first, and the relay stores a
+    /// repeated message id once.
     async fn flush(&mut self, relay: &RelayClient) -> FlushReport {
+        use futures_util::{StreamExt as _, stream};
+
         let pending: Vec<_> = self.core.lock().await.engine.pending_outgoing().to_vec();
-        let mut sent = 0;
-        for out in &pending {
-            let result = relay
-                .send(
-                    out.recipient.into(),
-                    out.message_id.into(),
-                    out.envelope.clone(),
-                )
-                .await;
-            if let Err(e) = result {
-                self.emit(ClientEvent::Warning(format!(
-                    "send failed, kept in the outbox: {e}"
-                )))
-                .await;
-                break;
-            }
-            if let Err(e) = self.core.lock().await.engine.mark_sent(&out.message_id) {
-                // Sent but not marked: it is sent again later, and the relay stores it once.
-                self.emit(ClientEvent::Warning(format!("outbox: {e}")))
+        let results: Vec<_> = stream::iter(pending)
+            .map(|out| async move {
+                let result = relay
+                    .send(
+                        out.recipient.into(),
+                        out.message_id.into(),
+                        out.envelope.clone(),
+                    )
                     .await;
-            }
-            sent += 1;
-            self.emit(ClientEvent::Sent {
-                recipient: out.recipient,
-                size: out.envelope.len(),
+                (out, result)
             })
+            .buffered(SEND_WINDOW)
+            .collect()
+            .await;
+        let mut delivered = Vec::new();
+        let mut failure = None;
+        for (out, result) in results {
+            match result {
+                Ok(_) => {
+                    delivered.push(out.message_id);
+                    self.emit(ClientEvent::Sent {
+                        recipient: out.recipient,
+                        size: out.envelope.len(),
+                    })
+                    .await;
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            self.emit(ClientEvent::Warning(format!(
+                "send failed, kept in the outbox: {e}"
+            )))
             .await;
         }
+        if let Err(e) = self.core.lock().await.engine.mark_sent_all(&delivered) {
+            // Sent but not marked: they are sent again later, and the relay stores them once.
+            self.emit(ClientEvent::Warning(format!("outbox: {e}")))
+                .await;
+        }
         let pending = self.core.lock().await.engine.pending_outgoing().len();
-        FlushReport { sent, pending }
+        FlushReport {
+            sent: delivered.len(),
+            pending,
+        }
     }
 
     async fn emit(&self, event: ClientEvent) {
         let _ = self.events.send(event).await;
     }
 }
+
+/// Sends one flush keeps in flight at once. Below the relay's per-connection limit
+/// (`MAX_IN_FLIGHT_REQUESTS`, 256) so acks and fetches still fit beside them, and far below the
+/// ratchet's `MAX_SKIP` (1,000), so even a reordered window could not outrun a receiver.
+const SEND_WINDOW: usize = 128;
 
 /// The software name the transport sends in Hello.
 const AGENT: &str = concat!("remit-client/", env!("CARGO_PKG_VERSION"));
