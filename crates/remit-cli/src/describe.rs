@@ -116,11 +116,11 @@ pub(crate) fn event_line(
                 "dropped an envelope from {}: {error}",
                 profile.peer_name(sender)
             ),
-            json!({"event": "dropped", "from": hex::encode(sender), "error": error}),
+            json!({"event": "dropped", "from": hex::encode(sender), "error": error.to_string()}),
         )),
         ClientEvent::Warning(w) => Some((
             format!("warning: {w}"),
-            json!({"event": "warning", "detail": w}),
+            json!({"event": "warning", "detail": w.to_string()}),
         )),
         _ => None,
     }

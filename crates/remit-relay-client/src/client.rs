@@ -306,7 +306,7 @@ impl Client {
     /// Publishes prekeys for our identity; returns the one-time prekeys the relay now holds.
     ///
     /// # Errors
-    /// [`RelayError::Relay`] (`FORBIDDEN`, `BAD_SIGNATURE`, `QUOTA`, ...), connection errors.
+    /// [`RelayError::Refused`] (`FORBIDDEN`, `BAD_SIGNATURE`, `QUOTA`, ...), connection errors.
     pub async fn publish(&self, publish: v1::PublishPreKeys) -> Result<u32, RelayError> {
         match self
             .request(|m, now| m.publish(publish, now))?
@@ -325,7 +325,7 @@ impl Client {
     /// checks it with `remit_session::VerifiedBundle::verify`.
     ///
     /// # Errors
-    /// [`RelayError::Relay`] (`NOT_FOUND`, `RATE_LIMITED`), [`RelayError::BundleMismatch`],
+    /// [`RelayError::Refused`] (`NOT_FOUND`, `RATE_LIMITED`), [`RelayError::BundleMismatch`],
     /// connection errors.
     pub async fn fetch_bundle(&self, identity: Address) -> Result<PreKeyBundle, RelayError> {
         match self
@@ -342,7 +342,7 @@ impl Client {
     /// already had this message id for this recipient.
     ///
     /// # Errors
-    /// [`RelayError::Relay`] (`QUOTA`, `TOO_LARGE`, `RATE_LIMITED`), connection errors.
+    /// [`RelayError::Refused`] (`QUOTA`, `TOO_LARGE`, `RATE_LIMITED`), connection errors.
     pub async fn send(
         &self,
         recipient: Address,

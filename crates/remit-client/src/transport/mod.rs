@@ -223,7 +223,7 @@ pub enum ClientEvent {
     /// The connection was lost; the transport reconnects after `retry_in`.
     Disconnected {
         /// What happened.
-        error: String,
+        error: TransportError,
         /// When the next attempt starts.
         retry_in: Duration,
     },
@@ -247,15 +247,32 @@ pub enum ClientEvent {
         /// The sender's address.
         sender: [u8; 32],
         /// Why.
-        error: String,
+        error: ClientError,
     },
     /// One-time prekeys were published; the relay now holds `left`.
     PrekeysPublished {
         /// One-time prekeys on the relay.
         left: u32,
     },
-    /// Something went wrong that the transport works around (a refused send is retried later).
-    Warning(String),
+    /// Something went wrong that the transport works around.
+    Warning(Warning),
+}
+
+/// What the transport worked around ([`ClientEvent::Warning`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A send failed; the envelope stays in the outbox and is sent again on the next flush or
+    /// connection (the relay stores a repeated message id once).
+    #[error("send failed, kept in the outbox: {0}")]
+    SendFailed(RelayError),
+    /// Envelopes the relay holds could not be marked sent; they are sent again later, and the
+    /// relay stores them once.
+    #[error("outbox: {0}")]
+    MarkSent(ClientError),
+    /// The relay pushed an error frame not tied to a request; the connection stays open.
+    #[error("relay: {0}")]
+    Relay(RelayError),
 }
 
 /// The engine and the random number generator it is driven with, behind the client's lock.

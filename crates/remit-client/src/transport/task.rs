@@ -13,7 +13,7 @@ use remit_wire::{
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{ClientEvent, Command, Core, FlushReport, TransportConfig, TransportError};
+use super::{ClientEvent, Command, Core, FlushReport, TransportConfig, TransportError, Warning};
 use crate::{error::ClientError, store::Store};
 
 /// Why a connection ended.
@@ -21,7 +21,7 @@ enum End {
     /// The client closed (or dropped) the transport.
     Closed,
     /// The connection was lost or failed; reconnect.
-    Lost(String),
+    Lost(TransportError),
 }
 
 pub(super) struct Worker<S: Store> {
@@ -88,7 +88,7 @@ impl<S: Store + Send + 'static> Worker<S> {
                     }
                     Err(e) => {
                         self.emit(ClientEvent::Disconnected {
-                            error: e.to_string(),
+                            error: e,
                             retry_in: backoff,
                         })
                         .await;
@@ -180,7 +180,7 @@ impl<S: Store + Send + 'static> Worker<S> {
                     }
                 },
                 event = relay.next_event() => match event {
-                    None => return End::Lost("connection closed".into()),
+                    None => return End::Lost(TransportError::Relay(RelayError::Closed)),
                     Some(Event::Deliver(d)) => {
                         if let Err(e) = self.deliver(relay, d).await {
                             return End::Lost(e);
@@ -193,7 +193,7 @@ impl<S: Store + Send + 'static> Worker<S> {
                         }
                         self.emit(ClientEvent::Idle).await;
                     }
-                    Some(Event::Error(e)) => self.emit(ClientEvent::Warning(e.to_string())).await,
+                    Some(Event::Error(e)) => self.emit(ClientEvent::Warning(Warning::Relay(e))).await,
                     Some(_) => {}
                 },
             }
@@ -201,7 +201,7 @@ impl<S: Store + Send + 'static> Worker<S> {
     }
 
     /// Hands one envelope to the engine, reports its events, then acks it.
-    async fn deliver(&mut self, relay: &RelayClient, d: Delivery) -> Result<(), String> {
+    async fn deliver(&mut self, relay: &RelayClient, d: Delivery) -> Result<(), TransportError> {
         let now = self.config.clock.now();
         let (result, used) = {
             let mut core = self.core.lock().await;
@@ -227,11 +227,11 @@ impl<S: Store + Send + 'static> Worker<S> {
                 }
             }
             // Not committed: leave it at the relay, and start over.
-            Err(ClientError::Store(e)) => return Err(format!("store: {e}")),
+            Err(e @ ClientError::Store(_)) => return Err(TransportError::Engine(e)),
             Err(e) => {
                 self.emit(ClientEvent::Dropped {
                     sender: d.sender.to_bytes(),
-                    error: e.to_string(),
+                    error: e,
                 })
                 .await;
             }
@@ -240,17 +240,12 @@ impl<S: Store + Send + 'static> Worker<S> {
         if let Some(hook) = &self.config.before_ack {
             hook();
         }
-        relay
-            .ack(vec![d.sequence])
-            .await
-            .map_err(|e| e.to_string())?;
+        relay.ack(vec![d.sequence]).await?;
         if used > 0 {
             self.prekeys_left = self
                 .prekeys_left
                 .saturating_sub(u32::try_from(used).unwrap_or(u32::MAX));
-            if let Err(e) = self.publish(relay, false).await {
-                return Err(e.to_string());
-            }
+            self.publish(relay, false).await?;
         }
         Ok(())
     }
@@ -349,15 +344,12 @@ impl<S: Store + Send + 'static> Worker<S> {
             }
         }
         if let Some(e) = failure {
-            self.emit(ClientEvent::Warning(format!(
-                "send failed, kept in the outbox: {e}"
-            )))
-            .await;
+            self.emit(ClientEvent::Warning(Warning::SendFailed(e)))
+                .await;
         }
         if let Err(e) = self.core.lock().await.engine.mark_sent_all(&delivered) {
             // Sent but not marked: they are sent again later, and the relay stores them once.
-            self.emit(ClientEvent::Warning(format!("outbox: {e}")))
-                .await;
+            self.emit(ClientEvent::Warning(Warning::MarkSent(e))).await;
         }
         let pending = self.core.lock().await.engine.pending_outgoing().len();
         FlushReport {
