@@ -21,8 +21,8 @@ use std::{
 
 use arbitrary::{Arbitrary, Unstructured};
 use remit_relay_proto::{
-    Address, ClientConfig, ClientConnection, Event, MAX_IN_FLIGHT_REQUESTS, MessageId,
-    RequestId, RequestRefused,
+    Address, ClientConfig, ClientConnection, Event, MAX_IN_FLIGHT_REQUESTS, MessageId, RequestId,
+    RequestRefused,
 };
 use remit_wire::{
     FrameDecoder, decode_client_frame, encode_frame,
@@ -35,10 +35,18 @@ enum Op {
     /// Raw bytes from the relay.
     Bytes(Vec<u8>),
     /// A well-formed server frame answering the `n`th accepted request (or a raw id).
-    Frame { answer: u8, raw_id: bool, kind: Kind },
+    Frame {
+        answer: u8,
+        raw_id: bool,
+        kind: Kind,
+    },
     /// Answers a challenge with a signature (of the right length; the relay would check it).
     Sign,
-    Send { recipient: u8, id: u8, len: u8 },
+    Send {
+        recipient: u8,
+        id: u8,
+        len: u8,
+    },
     Fetch(u8),
     Ack(Vec<u64>),
     Publish,
@@ -128,7 +136,11 @@ pub fn run(data: &[u8]) {
     c.close();
     model.drain(&mut c);
     assert!(model.closed, "close() always ends with Closed");
-    assert!(model.pending.is_empty(), "a request without an outcome: {:?}", model.pending);
+    assert!(
+        model.pending.is_empty(),
+        "a request without an outcome: {:?}",
+        model.pending
+    );
 }
 
 #[derive(Default)]
@@ -156,7 +168,10 @@ impl Model {
         match r {
             Ok(id) => {
                 assert!(!self.closed, "a request accepted after Closed");
-                assert!(self.authenticated, "a request accepted before authentication");
+                assert!(
+                    self.authenticated,
+                    "a request accepted before authentication"
+                );
                 assert!(self.pending.insert(id), "request id {id:?} reused");
                 self.accepted.push(id);
             }
@@ -227,9 +242,7 @@ impl Model {
 
 fn server(request_id: u64, kind: Kind) -> Vec<u8> {
     let body = match kind {
-        Kind::Challenge => server_frame::Body::Challenge(v1::AuthChallenge {
-            nonce: vec![4; 32],
-        }),
+        Kind::Challenge => server_frame::Body::Challenge(v1::AuthChallenge { nonce: vec![4; 32] }),
         Kind::AuthOk { left, queued } => server_frame::Body::AuthOk(v1::AuthOk {
             one_time_prekeys_left: left,
             queued,
@@ -256,9 +269,7 @@ fn server(request_id: u64, kind: Kind) -> Vec<u8> {
             received_at: 0,
         }),
         Kind::Acked(deleted) => server_frame::Body::Acked(v1::Acked { deleted }),
-        Kind::QueueEmpty(delivered) => {
-            server_frame::Body::QueueEmpty(v1::QueueEmpty { delivered })
-        }
+        Kind::QueueEmpty(delivered) => server_frame::Body::QueueEmpty(v1::QueueEmpty { delivered }),
         Kind::Error { code, detail } => server_frame::Body::Error(v1::Error {
             code,
             detail: detail.chars().take(256).collect(),
