@@ -120,7 +120,9 @@ mod store;
 pub mod transport;
 
 // The public interface is:
-pub use engine::{ContactInfo, Engine, MAX_HELD_MESSAGES, PendingSettlement, Verdict};
+pub use engine::{
+    ContactInfo, Engine, MAX_HELD_MESSAGES, PendingSettlement, PreKeyPolicy, Verdict,
+};
 pub use error::{ClientError, Misuse, StoreError};
 pub use event::{Event, Outgoing, Sender, Sent};
 pub use record::CLIENT_RECORD_VERSION;

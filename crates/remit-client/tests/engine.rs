@@ -981,3 +981,80 @@ fn marks_for_a_whole_flush_are_one_commit() {
     let reopened = Engine::open(alice.store().inner.clone()).unwrap();
     assert_eq!(reopened.pending_outgoing().len(), 1);
 }
+
+/// The engine decides what to publish to the relay: the identity and signed prekey once per
+/// connection, one-time prekeys when the relay runs low (counting the ones first messages use),
+/// nothing without a connection.
+#[test]
+fn the_engine_decides_prekey_publication() {
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let policy = remit_client::PreKeyPolicy::new(20, 50);
+    let mut bob = Engine::create(MemoryStore::new(), NOW, &mut rng).unwrap();
+    assert!(
+        bob.poll_prekey_publication(&policy, &mut rng)
+            .unwrap()
+            .is_none()
+    );
+
+    // A relay with plenty: only the identity and signed prekey, once.
+    bob.handle_relay_connected(100);
+    let p = bob
+        .poll_prekey_publication(&policy, &mut rng)
+        .unwrap()
+        .unwrap();
+    assert!(p.identity.is_some() && p.signed_prekey.is_some());
+    assert!(p.one_time_prekeys.is_empty());
+    assert!(
+        bob.poll_prekey_publication(&policy, &mut rng)
+            .unwrap()
+            .is_none()
+    );
+
+    // A new connection to a relay that holds few: identity again, and a batch of keys.
+    bob.handle_relay_connected(3);
+    let before = bob.one_time_prekey_count();
+    let p = bob
+        .poll_prekey_publication(&policy, &mut rng)
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.one_time_prekeys.len(), 50);
+    assert_eq!(bob.one_time_prekey_count(), before + 50);
+    bob.handle_prekeys_published(21);
+    assert!(
+        bob.poll_prekey_publication(&policy, &mut rng)
+            .unwrap()
+            .is_none()
+    );
+
+    // A first message uses one of the published keys: 20 left, still enough; one more and the
+    // engine tops up.
+    let mut alice = Engine::create(MemoryStore::new(), NOW, &mut rng).unwrap();
+    let key = p.one_time_prekeys.first().cloned().unwrap();
+    let key = remit_wire::session::OneTimePreKey::try_from(key).unwrap();
+    alice
+        .start_session(Some("bob"), &bob.bundle(Some(key)), &mut rng)
+        .unwrap();
+    let out = alice.send_text(&bob.address(), "hi", &mut rng).unwrap();
+    bob.handle_envelope(alice.address(), out.message_id, &out.envelope, NOW + 1)
+        .unwrap();
+    assert!(
+        bob.poll_prekey_publication(&policy, &mut rng)
+            .unwrap()
+            .is_none()
+    );
+    bob.handle_prekeys_published(19);
+    let p = bob
+        .poll_prekey_publication(&policy, &mut rng)
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.one_time_prekeys.len(), 50);
+
+    // Without a connection, nothing, even when a late answer says the relay ran dry.
+    bob.handle_relay_disconnected();
+    bob.handle_prekeys_published(0);
+    assert!(
+        bob.poll_prekey_publication(&policy, &mut rng)
+            .unwrap()
+            .is_none()
+    );
+}

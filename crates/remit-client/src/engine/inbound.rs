@@ -47,6 +47,21 @@ impl<S: Store> Engine<S> {
         envelope: &[u8],
         now: u64,
     ) -> Result<Vec<Event>, ClientError> {
+        let before = self.account.one_time_prekey_count();
+        let events = self.handle_envelope_inner(sender, relay_message_id, envelope, now)?;
+        // A first message that used one of our one-time prekeys: the relay handed it out.
+        let used = before.saturating_sub(self.account.one_time_prekey_count());
+        self.relay.note_used(used);
+        Ok(events)
+    }
+
+    fn handle_envelope_inner(
+        &mut self,
+        sender: [u8; 32],
+        relay_message_id: [u8; 16],
+        envelope: &[u8],
+        now: u64,
+    ) -> Result<Vec<Event>, ClientError> {
         let envelope = Envelope::decode(envelope)?;
         let Some(decrypted) = self.decrypt(sender, &envelope)? else {
             return Ok(Vec::new());

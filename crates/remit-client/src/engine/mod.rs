@@ -19,6 +19,7 @@
 mod contacts;
 mod inbound;
 mod outbound;
+mod prekeys;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -36,6 +37,7 @@ use crate::{
 
 pub use contacts::ContactInfo;
 pub use inbound::{PendingSettlement, Verdict};
+pub use prekeys::PreKeyPolicy;
 
 /// Most payment messages held for peers whose identity change is unconfirmed. Beyond it, new
 /// ones are refused (`Event::Refused` with `LimitExceeded`): a peer whose identity changed must
@@ -69,6 +71,9 @@ pub struct Engine<S: Store> {
     contacts: BTreeMap<String, Contact>,
     held: Vec<([u8; 32], Id, HeldMessage)>,
     outbox: Vec<Outgoing>,
+    /// What the relay of the current connection holds of our prekeys (not stored: every
+    /// connection reports it anew).
+    relay: prekeys::RelayView,
 }
 
 /// A thread in memory: the peer it is with and the identity that signed its request.
@@ -135,6 +140,7 @@ impl<S: Store> Engine<S> {
             contacts: BTreeMap::new(),
             held: Vec::new(),
             outbox: Vec::new(),
+            relay: prekeys::RelayView::default(),
         })
     }
 
@@ -180,6 +186,7 @@ impl<S: Store> Engine<S> {
             contacts,
             held,
             outbox: snapshot.outbox,
+            relay: prekeys::RelayView::default(),
         })
     }
 

@@ -10,8 +10,9 @@
 //! - **Connect**: QUIC with the relay certificate pinned by its SHA-256 fingerprint, through
 //!   `remit-relay-client` (never the relay server), authenticated by the engine's signature over
 //!   the relay's challenge ([`Engine::sign_relay_auth`]; the transport holds no key), then the
-//!   identity and signed prekey are published, and one-time prekeys are topped up whenever the
-//!   relay holds fewer than [`TransportConfig::min_one_time_prekeys`].
+//!   transport sends what the engine decides to publish ([`Engine::poll_prekey_publication`]:
+//!   the identity and signed prekey once per connection, one-time prekeys whenever the relay
+//!   holds fewer than [`TransportConfig::min_one_time_prekeys`]).
 //! - **Send**: every outgoing call commits its envelope to the engine's outbox first, then the
 //!   task sends the whole outbox and marks each envelope sent once the relay holds it. After a
 //!   crash or a reconnect the outbox is sent again; the relay stores a repeated message id once.
@@ -360,7 +361,6 @@ impl<S: Store + Send + 'static> Client<S> {
             core: Arc::clone(&core),
             config,
             events: events_tx,
-            prekeys_left: 0,
             sync_waiters: Vec::new(),
             idle: false,
         };

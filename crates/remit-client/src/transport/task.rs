@@ -7,14 +7,11 @@ use std::{sync::Arc, time::Duration};
 use remit_relay_client::{
     Client as RelayClient, ClientConfig, Delivery, Event, RelayError, client_endpoint,
 };
-use remit_wire::{
-    limits::MAX_PREKEYS_PER_PUBLISH,
-    v1::{self, RelayErrorCode},
-};
+use remit_wire::v1::RelayErrorCode;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{ClientEvent, Command, Core, FlushReport, TransportConfig, TransportError, Warning};
-use crate::{error::ClientError, store::Store};
+use crate::{PreKeyPolicy, error::ClientError, store::Store};
 
 /// Why a connection ended.
 enum End {
@@ -28,8 +25,6 @@ pub(super) struct Worker<S: Store> {
     pub(super) core: Arc<Mutex<Core<S>>>,
     pub(super) config: TransportConfig,
     pub(super) events: mpsc::Sender<ClientEvent>,
-    /// One-time prekeys the relay holds for us, as last reported (minus what we saw used).
-    pub(super) prekeys_left: u32,
     pub(super) sync_waiters: Vec<oneshot::Sender<()>>,
     /// The relay reported `QueueEmpty` on this connection.
     pub(super) idle: bool,
@@ -46,9 +41,13 @@ impl<S: Store + Send + 'static> Worker<S> {
                 Ok(Ok(c)) => c,
             };
         self.idle = false;
-        self.prekeys_left = relay.one_time_prekeys_left();
+        self.core
+            .lock()
+            .await
+            .engine
+            .handle_relay_connected(relay.one_time_prekeys_left());
         let queued = relay.queued_at_auth();
-        self.publish(&relay, true).await?;
+        self.publish(&relay).await?;
         self.emit(ClientEvent::Connected { queued }).await;
         self.flush(&relay).await;
         Ok(relay)
@@ -103,6 +102,7 @@ impl<S: Store + Send + 'static> Worker<S> {
             let mut connection = connection;
             let end = self.serve(&mut connection, &mut commands).await;
             connection.close().await;
+            self.core.lock().await.engine.handle_relay_disconnected();
             match end {
                 End::Closed => return,
                 End::Lost(error) => {
@@ -203,18 +203,12 @@ impl<S: Store + Send + 'static> Worker<S> {
     /// Hands one envelope to the engine, reports its events, then acks it.
     async fn deliver(&mut self, relay: &RelayClient, d: Delivery) -> Result<(), TransportError> {
         let now = self.config.clock.now();
-        let (result, used) = {
-            let mut core = self.core.lock().await;
-            let before = core.engine.one_time_prekey_count();
-            let result = core.engine.handle_envelope(
-                d.sender.to_bytes(),
-                d.message_id.to_bytes(),
-                &d.envelope,
-                now,
-            );
-            let used = before.saturating_sub(core.engine.one_time_prekey_count());
-            (result, used)
-        };
+        let result = self.core.lock().await.engine.handle_envelope(
+            d.sender.to_bytes(),
+            d.message_id.to_bytes(),
+            &d.envelope,
+            now,
+        );
         match result {
             Ok(events) => {
                 self.emit(ClientEvent::Received {
@@ -241,50 +235,31 @@ impl<S: Store + Send + 'static> Worker<S> {
             hook();
         }
         relay.ack(vec![d.sequence]).await?;
-        if used > 0 {
-            self.prekeys_left = self
-                .prekeys_left
-                .saturating_sub(u32::try_from(used).unwrap_or(u32::MAX));
-            self.publish(relay, false).await?;
-        }
+        // The engine decides whether the envelope (a first message) makes a top-up due.
+        self.publish(relay).await?;
         Ok(())
     }
 
-    /// Publishes identity and signed prekey (`always`), and a batch of one-time prekeys when
-    /// the relay holds fewer than the minimum.
-    async fn publish(&mut self, relay: &RelayClient, always: bool) -> Result<(), TransportError> {
-        let low = self.prekeys_left < self.config.min_one_time_prekeys;
-        if !always && !low {
-            return Ok(());
-        }
-        let publish = {
+    /// Sends what the engine decided to publish, if anything, and reports the relay's answer
+    /// back to it.
+    async fn publish(&mut self, relay: &RelayClient) -> Result<(), TransportError> {
+        let policy = PreKeyPolicy::new(
+            self.config.min_one_time_prekeys,
+            self.config.one_time_prekey_batch,
+        );
+        let publication = {
             let core = &mut *self.core.lock().await;
-            let keys = if low {
-                let room = remit_session::MAX_ONE_TIME_PREKEYS
-                    .saturating_sub(core.engine.one_time_prekey_count());
-                let n = self
-                    .config
-                    .one_time_prekey_batch
-                    .min(MAX_PREKEYS_PER_PUBLISH)
-                    .min(room);
-                core.engine.generate_one_time_prekeys(n, &mut core.rng)?
-            } else {
-                Vec::new()
-            };
-            let bundle = core.engine.bundle(None);
-            v1::PublishPreKeys {
-                identity: Some((&bundle.identity).into()),
-                signed_prekey: Some((&bundle.signed_prekey).into()),
-                one_time_prekeys: keys.iter().map(Into::into).collect(),
-            }
+            core.engine
+                .poll_prekey_publication(&policy, &mut core.rng)?
         };
-        let published = !publish.one_time_prekeys.is_empty();
-        self.prekeys_left = relay.publish(publish).await?;
-        if published {
-            self.emit(ClientEvent::PrekeysPublished {
-                left: self.prekeys_left,
-            })
-            .await;
+        let Some(publication) = publication else {
+            return Ok(());
+        };
+        let keys = !publication.one_time_prekeys.is_empty();
+        let left = relay.publish(publication).await?;
+        self.core.lock().await.engine.handle_prekeys_published(left);
+        if keys {
+            self.emit(ClientEvent::PrekeysPublished { left }).await;
         }
         Ok(())
     }
