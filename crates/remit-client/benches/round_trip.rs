@@ -84,7 +84,8 @@ struct Pair {
     bob_addr: [u8; 32],
     amount: Money,
     transfers: u64,
-    /// Time spent in Alice's `verify_settlements` (it walks every thread).
+    /// Time spent in Alice's settlement verification (`pending_settlements` walks every
+    /// thread, `apply_verdicts` the concerned ones).
     verifying: Duration,
 }
 
@@ -256,7 +257,7 @@ fn bench(c: &mut Criterion) {
     census(&runtime, &relay, &mut pair, "fresh profiles");
 
     // One pair for the whole run, as an app keeps its profile: each round trip adds a paid
-    // thread to Alice's profile, and `verify_settlements` walks every thread (the census at
+    // thread to Alice's profile, and `pending_settlements` walks every thread (the census at
     // the end shows the cost). The short run keeps that growth to a few hundred threads.
     let mut g = c.benchmark_group("client");
     g.sampling_mode(SamplingMode::Flat);
@@ -288,7 +289,7 @@ impl Pair {
 }
 
 /// Runs untimed round trips and prints what one costs: wall time, durable commits (count and
-/// time) in each profile and on the relay, and Alice's `verify_settlements`.
+/// time) in each profile and on the relay, and Alice's settlement verification.
 fn census(runtime: &tokio::runtime::Runtime, relay: &Relay, pair: &mut Pair, when: &str) {
     const CENSUS: u32 = 20;
     let (a0, b0, r0, v0) = (
@@ -314,7 +315,7 @@ fn census(runtime: &tokio::runtime::Runtime, relay: &Relay, pair: &mut Pair, whe
     eprintln!(
         "{when} (alice holds {threads} threads), per round trip over {CENSUS} untimed: \
          {wall:.2?} wall; alice {} commits in {:.2?}, bob {} commits in {:.2?}, relay {} group \
-         commits of {} operations in {:.2?}; alice's verify_settlements {:.2?}",
+         commits of {} operations in {:.2?}; alice's settlement verification {:.2?}",
         f64::from(u32::try_from(a1.0 - a0.0).unwrap()) / n,
         (a1.1 - a0.1) / CENSUS,
         f64::from(u32::try_from(b1.0 - b0.0).unwrap()) / n,
