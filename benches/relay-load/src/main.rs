@@ -1185,7 +1185,7 @@ async fn run(args: Args) -> serde_json::Value {
         }
         _ => serde_json::Value::Null,
     };
-    // (c') the same at half of the 40,000 msg/s throughput target, so the latency
+    // (c') the same at half of the 40,000 msg/s throughput target, so the latency
     // targets are also measured at one fixed load, whatever (b) reached.
     let latency_target = if phases('c') && args.latency_rate.is_none() {
         let (commits, cpu) = (relay.commits(), relay.cpu_now());
