@@ -45,31 +45,52 @@ fn engine(dir: &std::path::Path, name: &str) -> Engine<SqliteStore> {
     Engine::open_or_create(store, 1_700_000_000, &mut os_rng()).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outbox_committed_offline_is_sent_on_connect_and_prekeys_are_kept() {
-    let dir = tempfile::tempdir().unwrap();
+/// A relay; Bob registered (his prekeys published) and gone; Alice with a session to Bob, her
+/// transport closed and her engine in hand.
+struct Offline {
+    relay: Relay,
+    config: TransportConfig,
+    bob_addr: [u8; 32],
+    alice: Engine<SqliteStore>,
+}
+
+async fn alice_offline_with_a_session_to_bob(dir: &std::path::Path) -> Offline {
     let relay = Relay::start(RelayConfig::new(
         "127.0.0.1:0".parse().unwrap(),
-        dir.path().join("relay"),
+        dir.join("relay"),
     ))
     .await
     .unwrap();
     let config = TransportConfig::new(relay.local_addr(), relay.fingerprint());
-
-    // Bob registers (publishing prekeys) and goes away.
-    let bob = Client::connect(engine(dir.path(), "bob"), config.clone())
+    let bob = Client::connect(engine(dir, "bob"), config.clone())
         .await
         .unwrap();
     let bob_addr = bob.address();
     bob.close().await.unwrap();
-
-    // Alice fetches Bob's bundle, then commits a request while her transport is down: the
-    // envelope waits in the engine's outbox, in her SQLite file.
-    let alice = Client::connect(engine(dir.path(), "alice"), config.clone())
+    let alice = Client::connect(engine(dir, "alice"), config.clone())
         .await
         .unwrap();
     alice.ensure_session(&bob_addr, Some("bob")).await.unwrap();
-    let mut alice_engine = alice.close().await.unwrap();
+    let alice = alice.close().await.unwrap();
+    Offline {
+        relay,
+        config,
+        bob_addr,
+        alice,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_committed_offline_is_sent_on_connect_and_prekeys_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    // Alice then commits a request while her transport is down: the envelope waits in the
+    // engine's outbox, in her SQLite file.
+    let Offline {
+        relay,
+        config,
+        bob_addr,
+        alice: mut alice_engine,
+    } = alice_offline_with_a_session_to_bob(dir.path()).await;
     let sent = alice_engine
         .request_payment(&bob_addr, &draft(now()), now(), &mut os_rng())
         .unwrap();
@@ -141,24 +162,12 @@ fn now() -> u64 {
 async fn a_large_outbox_is_sent_pipelined_and_in_order() {
     const TEXTS: usize = 300;
     let dir = tempfile::tempdir().unwrap();
-    let relay = Relay::start(RelayConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().join("relay"),
-    ))
-    .await
-    .unwrap();
-    let config = TransportConfig::new(relay.local_addr(), relay.fingerprint());
-    let bob = Client::connect(engine(dir.path(), "bob"), config.clone())
-        .await
-        .unwrap();
-    let bob_addr = bob.address();
-    bob.close().await.unwrap();
-
-    let alice = Client::connect(engine(dir.path(), "alice"), config.clone())
-        .await
-        .unwrap();
-    alice.ensure_session(&bob_addr, Some("bob")).await.unwrap();
-    let mut alice_engine = alice.close().await.unwrap();
+    let Offline {
+        relay,
+        config,
+        bob_addr,
+        alice: mut alice_engine,
+    } = alice_offline_with_a_session_to_bob(dir.path()).await;
     for i in 0..TEXTS {
         alice_engine
             .send_text(&bob_addr, &format!("text {i}"), &mut os_rng())
