@@ -52,7 +52,6 @@ use arbitrary::{Arbitrary, Unstructured};
 use rand::{SeedableRng, rngs::ChaCha20Rng};
 use remit_relay::{
     internal::{
-        auth::sign_auth,
         core::{
             Action, CloseReason, ConnectionParams, Now, RelayConnection, StoreOp, StoreOutcome,
             deliver_frame,
@@ -65,6 +64,7 @@ use remit_relay::{
     },
     limits::{Limits, MAX_STORED_ONE_TIME_PREKEYS, PURGE_BATCH, Rate},
 };
+use remit_relay_proto::auth::sign_auth;
 use remit_session::{Account, VerifiedBundle, VerifiedIdentity};
 use remit_wire::{
     decode_client_frame, encode,

@@ -305,7 +305,7 @@ impl fmt::Debug for ClientRequest {
             Self::Hello { identity, agent } => f
                 .debug_struct("Hello")
                 .field("identity", identity)
-                .field("agent", &agent.escape_debug().to_string())
+                .field("agent", agent)
                 .finish(),
             Self::Auth { .. } => f.debug_struct("Auth").finish_non_exhaustive(),
             Self::PublishPreKeys(p) => f

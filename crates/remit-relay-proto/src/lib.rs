@@ -58,6 +58,11 @@ pub use ids::{Address, LengthError, MessageId};
 /// The ALPN protocol id of the relay protocol.
 pub const ALPN: &[u8] = b"remit/1";
 
+/// The QUIC ACK-frequency threshold that both a relay and its clients ask of the peer
+/// (spec/relay.md §1): acknowledge after more than this many ack-eliciting packets. Transport
+/// tuning only; it never changes what a frame means.
+pub const ACK_ELICITING_THRESHOLD: u32 = 4;
+
 /// The SHA-256 of a relay certificate (DER): what a client pins, and what the relay prints.
 #[must_use]
 pub fn certificate_fingerprint(der: &[u8]) -> [u8; 32] {

@@ -4,13 +4,8 @@
 //! dev-dependency on itself, `fuzz/` and `relay-load` turn on; an app or an operator never does,
 //! and no semver promise covers anything here. It holds the sans-IO per-connection core (driven
 //! by the `relay_core` fuzz target), the store trait with its backends and the conformance suite
-//! that every backend passes, the rate limiter, the authentication primitives, the QUIC tuning,
-//! and the test identities.
-
-/// The relay authentication statement, its signing and its check (spec/relay.md §2).
-pub mod auth {
-    pub use remit_relay_proto::auth::*;
-}
+//! that every backend passes, the rate limiter, the QUIC tuning and the test identities.
+//! Relay authentication is `remit_relay_proto::auth`.
 
 /// The sans-IO per-connection core.
 pub mod core {

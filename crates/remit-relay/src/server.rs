@@ -342,7 +342,7 @@ pub fn transport_config() -> quinn::TransportConfig {
 #[must_use]
 pub fn ack_frequency() -> quinn::AckFrequencyConfig {
     let mut ack = quinn::AckFrequencyConfig::default();
-    ack.ack_eliciting_threshold(VarInt::from_u32(4));
+    ack.ack_eliciting_threshold(VarInt::from_u32(remit_relay_proto::ACK_ELICITING_THRESHOLD));
     ack
 }
 

@@ -262,7 +262,7 @@ async fn auth_violations_are_rejected() {
         panic!()
     };
     let nonce: [u8; 32] = ch.nonce.try_into().unwrap();
-    let sig = remit_relay::internal::auth::sign_auth(&nonce, &other.exporter(), &alice).unwrap();
+    let sig = remit_relay_proto::auth::sign_auth(&nonce, &other.exporter(), &alice).unwrap();
     raw.write_frame(&frame(
         2,
         client_frame::Body::Auth(v1::Auth {

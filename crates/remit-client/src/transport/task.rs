@@ -11,7 +11,7 @@ use remit_wire::v1::RelayErrorCode;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{ClientEvent, Command, Core, FlushReport, TransportConfig, TransportError, Warning};
-use crate::{PreKeyPolicy, error::ClientError, store::Store};
+use crate::{PreKeyPolicy, error::ClientError, event::Outgoing, store::Store};
 
 /// Why a connection ended.
 enum End {
@@ -203,12 +203,23 @@ impl<S: Store + Send + 'static> Worker<S> {
     /// Hands one envelope to the engine, reports its events, then acks it.
     async fn deliver(&mut self, relay: &RelayClient, d: Delivery) -> Result<(), TransportError> {
         let now = self.config.clock.now();
-        let result = self.core.lock().await.engine.handle_envelope(
-            d.sender.to_bytes(),
-            d.message_id.to_bytes(),
-            &d.envelope,
-            now,
-        );
+        let policy = self.policy();
+        // One lock for the envelope and the engine's word on prekeys: a first message may have
+        // used one of ours and made a top-up due.
+        let (result, publication) = {
+            let core = &mut *self.core.lock().await;
+            let result = core.engine.handle_envelope(
+                d.sender.to_bytes(),
+                d.message_id.to_bytes(),
+                &d.envelope,
+                now,
+            );
+            let publication = match &result {
+                Ok(_) => core.engine.poll_prekey_publication(&policy, &mut core.rng),
+                Err(_) => Ok(None),
+            };
+            (result, publication)
+        };
         match result {
             Ok(events) => {
                 self.emit(ClientEvent::Received {
@@ -235,26 +246,39 @@ impl<S: Store + Send + 'static> Worker<S> {
             hook();
         }
         relay.ack(vec![d.sequence]).await?;
-        // The engine decides whether the envelope (a first message) makes a top-up due.
-        self.publish(relay).await?;
+        if let Some(publication) = publication? {
+            self.send_publication(relay, publication).await?;
+        }
         Ok(())
+    }
+
+    fn policy(&self) -> PreKeyPolicy {
+        PreKeyPolicy::new(
+            self.config.min_one_time_prekeys,
+            self.config.one_time_prekey_batch,
+        )
     }
 
     /// Sends what the engine decided to publish, if anything, and reports the relay's answer
     /// back to it.
     async fn publish(&mut self, relay: &RelayClient) -> Result<(), TransportError> {
-        let policy = PreKeyPolicy::new(
-            self.config.min_one_time_prekeys,
-            self.config.one_time_prekey_batch,
-        );
+        let policy = self.policy();
         let publication = {
             let core = &mut *self.core.lock().await;
             core.engine
                 .poll_prekey_publication(&policy, &mut core.rng)?
         };
-        let Some(publication) = publication else {
-            return Ok(());
-        };
+        match publication {
+            Some(publication) => self.send_publication(relay, publication).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn send_publication(
+        &mut self,
+        relay: &RelayClient,
+        publication: remit_wire::v1::PublishPreKeys,
+    ) -> Result<(), TransportError> {
         let keys = !publication.one_time_prekeys.is_empty();
         let left = relay.publish(publication).await?;
         self.core.lock().await.engine.handle_prekeys_published(left);
@@ -289,29 +313,27 @@ impl<S: Store + Send + 'static> Worker<S> {
         let pending: Vec<_> = self.core.lock().await.engine.pending_outgoing().to_vec();
         let results: Vec<_> = stream::iter(pending)
             .map(|out| async move {
+                let Outgoing {
+                    recipient,
+                    message_id,
+                    envelope,
+                } = out;
+                let size = envelope.len();
                 let result = relay
-                    .send(
-                        out.recipient.into(),
-                        out.message_id.into(),
-                        out.envelope.clone(),
-                    )
+                    .send(recipient.into(), message_id.into(), envelope)
                     .await;
-                (out, result)
+                (recipient, message_id, size, result)
             })
             .buffered(SEND_WINDOW)
             .collect()
             .await;
         let mut delivered = Vec::new();
         let mut failure = None;
-        for (out, result) in results {
+        for (recipient, message_id, size, result) in results {
             match result {
                 Ok(_) => {
-                    delivered.push(out.message_id);
-                    self.emit(ClientEvent::Sent {
-                        recipient: out.recipient,
-                        size: out.envelope.len(),
-                    })
-                    .await;
+                    delivered.push(message_id);
+                    self.emit(ClientEvent::Sent { recipient, size }).await;
                 }
                 Err(e) => {
                     failure.get_or_insert(e);
